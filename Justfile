@@ -1,0 +1,24 @@
+# Thin wrappers: every recipe is one script or cargo command you can also run by hand.
+
+bin := "target/x86_64-unknown-linux-musl/release/box"
+
+# build the static release binary
+build:
+    cargo build --release
+
+# run every check and test (as root), as CI does
+test:
+    sh tests/run.sh
+
+# formatting and lints
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+
+# a shell in a container on a busybox rootfs
+shell *ARGS:
+    sh tests/quickstart.sh {{ARGS}}
+
+# start-up time of a container running /bin/true (needs hyperfine)
+startup: build
+    hyperfine -N --warmup 10 -r 100 '{{bin}} container images/busybox h1 -- /bin/true'

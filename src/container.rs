@@ -1,0 +1,210 @@
+//! The parent side of `box container`, written as a recipe: validate, claim the name, clone the
+//! child into its namespaces, place it, let it go, supervise, clean up.
+//!
+//! Cleanup is carried by ownership: every resource is a value whose `Drop` releases it (the
+//! child is killed and reaped, the state directory removed), so an early `?` return anywhere
+//! below leaves nothing behind, and the order of release is the reverse of acquisition.
+
+use crate::channel::{Channel, Msg};
+use crate::command;
+use crate::error::{Error, Result};
+use crate::init;
+use crate::log;
+use crate::mounts;
+use crate::spec::{Spec, TtyMode, DEFAULT_PATH};
+use crate::state::{self, Record};
+use crate::supervisor::{Child, Supervisor};
+use crate::sys::{process, signal, sock, tty};
+use std::path::{Path, PathBuf};
+
+/// The namespaces every container gets.
+pub const NAMESPACES: libc::c_int = process::CLONE_NEWNS
+    | process::CLONE_NEWPID
+    | process::CLONE_NEWUTS
+    | process::CLONE_NEWNET
+    | process::CLONE_NEWIPC;
+
+/// Run a container to completion; returns the payload's exit status (128+N if signal N killed
+/// it). Errors carry their exit code (125 box, 126 cannot run, 127 not found).
+pub fn run(spec: &Spec) -> Result<i32> {
+    run_in(spec, Path::new(state::RUN_DIR))
+}
+
+/// [`run`] with the state directory as a parameter.
+pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
+    if spec.verbose {
+        log::set_debug();
+    }
+    // 1. Validate everything before touching the system.
+    let prep = preflight(spec)?;
+    crate::debug!(
+        "preflight ok: {} in {}",
+        prep.exec_path.display(),
+        prep.rootfs.display()
+    );
+
+    // 2. Claim the name; reclaim what dead box processes left behind.
+    sweep(run_root);
+    let (claim, leftover) = state::claim(run_root, &spec.name)?;
+    if let Some(rec) = leftover {
+        reclaim(&rec);
+    }
+    crate::debug!("claimed {}", claim.dir().display());
+
+    // 3. The child's configuration, computed here so the child only executes it.
+    let plan = mounts::plan(&prep.rootfs);
+    let cstr =
+        |what: &str, v: &[String]| process::cstrings(v).map_err(|e| Error::io(what.to_string(), e));
+    let cfg = init::Config {
+        hostname: &spec.hostname,
+        workdir: &spec.workdir,
+        plan: &plan,
+        exec_path: cstr(
+            "command path",
+            &[prep.exec_path.to_string_lossy().into_owned()],
+        )?
+        .remove(0),
+        argv: cstr("command arguments", &spec.cmd)?,
+        envp: cstr("environment", &prep.env)?,
+        tty: prep.tty,
+    };
+
+    // 4. Clone the child into its namespaces. Signals are blocked first so none is lost
+    //    between now and the moment the supervisor (parent) or init (child) waits for them.
+    let mut blocked = init::FORWARDED.to_vec();
+    blocked.extend([libc::SIGCHLD, libc::SIGWINCH]);
+    signal::block(&signal::SigSet::of(&blocked)).map_err(|e| Error::io("block signals", e))?;
+    let mut watched = init::FORWARDED.to_vec();
+    watched.push(libc::SIGWINCH);
+    let sigfd = signal::signalfd(&signal::SigSet::of(&watched))
+        .map_err(|e| Error::io("create signalfd", e))?;
+    let (ours, theirs) = sock::seqpacket_pair().map_err(|e| Error::io("create socketpair", e))?;
+    crate::debug!("clone into new mount, pid, uts, net, ipc namespaces");
+    let mut child = match process::clone_fork(NAMESPACES, None) {
+        Err(e) => return Err(Error::io("clone into new namespaces", e)),
+        Ok(process::Forked::Child) => {
+            drop(ours);
+            init::run(&cfg, Channel::new(theirs))
+        }
+        Ok(process::Forked::Parent { pid, pidfd }) => Child::new(pid, pidfd),
+    };
+    drop(theirs);
+    let chan = Channel::new(ours);
+    crate::debug!("child is pid {}", child.pid());
+
+    // 5. Record it, place it, let it go. A child that already failed shows up as a message
+    //    and an exit in the supervisor, so a failed send is not an error here.
+    claim.write(&record(spec, &prep, child.pid()))?;
+    if let Err(e) = chan.send(&Msg::Go, None) {
+        crate::debug!("send go: {e}");
+    }
+
+    // 6. Supervise until the container's init exits.
+    let outcome = Supervisor::new(&mut child, chan, sigfd, spec.stop_timeout).run()?;
+    crate::debug!("container exited: {:?}", outcome.exit);
+
+    // 7. Cleanup: `child` is reaped; `claim` removes the state directory when dropped.
+    match outcome.failure {
+        Some(e) => Err(e),
+        None => Ok(outcome.exit.status()),
+    }
+}
+
+/// Facts checked and computed before anything is created.
+struct Prepared {
+    /// Canonical absolute path of the rootfs.
+    rootfs: PathBuf,
+    /// The command's path inside the rootfs.
+    exec_path: PathBuf,
+    env: Vec<String>,
+    tty: bool,
+}
+
+fn preflight(spec: &Spec) -> Result<Prepared> {
+    if process::geteuid() != 0 {
+        return Err(Error::msg(
+            "needs root",
+            "namespaces, mounts and cgroups are privileged (run box as root)",
+        ));
+    }
+    let shown = format!("rootfs {}", spec.rootfs.display());
+    let meta = std::fs::metadata(&spec.rootfs).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::msg(&shown, "no such directory"),
+        _ => Error::io(&shown, e),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::msg(shown, "not a directory"));
+    }
+    let rootfs = std::fs::canonicalize(&spec.rootfs).map_err(|e| Error::io(&shown, e))?;
+    if rootfs == Path::new("/") {
+        return Err(Error::msg(
+            shown,
+            "is the host's own root; give a separate directory",
+        ));
+    }
+    let tty = match spec.tty {
+        TtyMode::Always => true,
+        TtyMode::Never => false,
+        TtyMode::Auto => tty::isatty(sock::stdio(0)) && tty::isatty(sock::stdio(1)),
+    };
+    let env = spec.environment(tty, |k| std::env::var(k).ok());
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let exec_path = command::find(&rootfs, &spec.cmd[0], path_var, &spec.workdir)?;
+    Ok(Prepared {
+        rootfs,
+        exec_path,
+        env,
+        tty,
+    })
+}
+
+fn record(spec: &Spec, prep: &Prepared, init_pid: process::pid_t) -> Record {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut rec = Record {
+        name: spec.name.clone(),
+        box_pid: process::getpid(),
+        init_pid,
+        started,
+        rootfs: prep.rootfs.display().to_string(),
+        command: spec.cmd.join(" "),
+        extra: Vec::new(),
+    };
+    rec.set("hostname", &spec.hostname);
+    rec.set("net", "none");
+    rec
+}
+
+/// Reclaim the leftovers of every container whose box process is gone.
+pub fn sweep(run_root: &Path) {
+    let entries = match state::scan(run_root) {
+        Ok(entries) => entries,
+        Err(e) => {
+            crate::debug!("sweep {}: {e}", run_root.display());
+            return;
+        }
+    };
+    for entry in entries {
+        if let state::Entry::Stale(claim, rec) = entry {
+            if let Some(rec) = rec {
+                reclaim(&rec);
+            }
+            drop(claim); // removes the state directory
+        }
+    }
+}
+
+/// Release what a dead container's record names. The processes are already gone (the init
+/// died with its box process, the PID namespace with the init); its mounts lived in its own
+/// mount namespace and went with it.
+pub fn reclaim(rec: &Record) {
+    crate::debug!(
+        "reclaim leftovers of {} (box pid {})",
+        rec.name,
+        rec.box_pid
+    );
+}

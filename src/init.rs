@@ -1,0 +1,169 @@
+//! The child side: what runs inside the new namespaces, one function per step, then PID 1.
+//!
+//! The child is a copy of the parent made by clone (no exec), so it already holds everything it
+//! needs in memory: the mount plan, the resolved command, the environment. It waits for the
+//! parent's go, sets up, forks the payload, and then stays as the container's init: it reaps
+//! every zombie, forwards signals to the payload, and exits with the payload's status (which
+//! also tears the PID namespace down: the kernel kills whatever is left in it).
+
+use crate::caps;
+use crate::channel::{Channel, Msg};
+use crate::error::{Error, Result, EXIT_BOX, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
+use crate::mounts::{self, Op};
+use crate::sys::{fs as sysfs, net, process, signal, sock, tty};
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// Signals the init passes on to the payload.
+pub const FORWARDED: &[libc::c_int] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Everything the child needs, prepared by the parent before clone.
+pub struct Config<'a> {
+    pub hostname: &'a str,
+    pub workdir: &'a Path,
+    pub plan: &'a [Op],
+    /// Absolute path of the executable inside the rootfs.
+    pub exec_path: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    /// Give the payload a pseudo-terminal (the master goes to the parent).
+    pub tty: bool,
+}
+
+/// The child's whole life. Never returns.
+pub fn run(cfg: &Config<'_>, chan: Channel) -> ! {
+    let payload = match setup(cfg, &chan) {
+        Ok(Some(pid)) => pid,
+        Ok(None) => process::exit_now(EXIT_BOX), // the parent is gone: nothing to do
+        Err(e) => {
+            let code = e.code();
+            let _ = chan.send(&Msg::Failed(e), None);
+            process::exit_now(code)
+        }
+    };
+    // Our copy of the channel closes now; the payload's closes at its execve, and then the
+    // parent reads EOF: the container is running.
+    drop(chan);
+    quiet_stdio();
+    process::exit_now(be_pid1(payload))
+}
+
+fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
+    // If the box process dies (even by SIGKILL), so does the container: init's death takes the
+    // whole PID namespace with it. Set before waiting for "go", so a parent that died before
+    // this point shows up as EOF below.
+    process::set_parent_death_signal(libc::SIGKILL)
+        .map_err(|e| Error::io("set parent death signal", e))?;
+    // Nothing in the container may ptrace its init or open /proc/1/fd (which still holds the
+    // host's stdio until quiet_stdio). The payload's execve makes it dumpable again.
+    process::set_dumpable(false).map_err(|e| Error::io("make init non-dumpable", e))?;
+    match chan.recv() {
+        Ok(Some((Msg::Go, _))) => {}
+        Ok(None) => return Ok(None),
+        Ok(Some((other, _))) => {
+            return Err(Error::msg(
+                "wait for the parent",
+                format!("unexpected {other:?}"),
+            ))
+        }
+        Err(e) => return Err(Error::io("wait for the parent", e)),
+    }
+    crate::debug!("child: go");
+    net::link_up("lo").map_err(|e| Error::io("bring up lo", e))?;
+    process::sethostname(cfg.hostname)
+        .map_err(|e| Error::io(format!("set hostname {}", cfg.hostname), e))?;
+    mounts::apply(cfg.plan)?;
+    sysfs::chdir(cfg.workdir)
+        .map_err(|e| Error::io(format!("chdir to workdir {}", cfg.workdir.display()), e))?;
+    let pty = if cfg.tty { Some(open_pty(chan)?) } else { None };
+    caps::restrict(caps::default_mask())?;
+    process::set_no_new_privs().map_err(|e| Error::io("set no_new_privs", e))?;
+    crate::debug!("child: start {}", cfg.exec_path.to_string_lossy());
+    match process::fork().map_err(|e| Error::io("fork the payload", e))? {
+        None => exec_payload(cfg, chan, pty),
+        Some(pid) => Ok(Some(pid)),
+    }
+}
+
+/// Make a pseudo-terminal in the container's devpts, hand the master to the parent, keep the
+/// slave for the payload.
+fn open_pty(chan: &Channel) -> Result<OwnedFd> {
+    let master =
+        tty::open_master(Path::new("/dev/ptmx")).map_err(|e| Error::io("open /dev/ptmx", e))?;
+    let slave = tty::open_peer(master.as_fd()).map_err(|e| Error::io("open the pty slave", e))?;
+    chan.send(&Msg::Tty, Some(master.as_fd()))
+        .map_err(|e| Error::io("pass the pty to the parent", e))?;
+    Ok(slave)
+}
+
+/// In the payload's process: clean signal state, the terminal, then execve.
+fn exec_payload(cfg: &Config<'_>, chan: &Channel, pty: Option<OwnedFd>) -> ! {
+    signal::reset_dispositions();
+    let _ = signal::set_mask(&signal::SigSet::empty());
+    if let Some(slave) = pty {
+        let r = process::setsid()
+            .and_then(|()| tty::set_controlling(slave.as_fd()))
+            .and_then(|()| (0..=2).try_for_each(|fd| sock::dup2(slave.as_fd(), fd)));
+        if let Err(e) = r {
+            let _ = chan.send(&Msg::Failed(Error::io("attach the pty", e)), None);
+            process::exit_now(EXIT_BOX);
+        }
+    }
+    let err = process::execve(&cfg.exec_path, &cfg.argv, &cfg.envp);
+    let code = match err.raw_os_error() {
+        Some(libc::ENOENT) => EXIT_NOT_FOUND,
+        _ => EXIT_CANNOT_RUN,
+    };
+    let what = format!("exec {}", cfg.exec_path.to_string_lossy());
+    let _ = chan.send(&Msg::Failed(Error::io(what, err).with_code(code)), None);
+    process::exit_now(code)
+}
+
+/// Point init's stdio at /dev/null: it needs none, and the host's descriptors (a terminal,
+/// pipes) must not stay reachable inside the container through it.
+fn quiet_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..=2 {
+            let _ = sock::dup2(null.as_fd(), fd);
+        }
+    }
+}
+
+/// PID 1's loop: reap every child, forward signals to the payload, exit with its status.
+fn be_pid1(payload: process::pid_t) -> i32 {
+    let mut set: Vec<libc::c_int> = FORWARDED.to_vec();
+    set.push(libc::SIGCHLD);
+    // The parent blocked these before clone, so none was lost in between; they stay blocked
+    // and are taken synchronously here.
+    let set = signal::SigSet::of(&set);
+    loop {
+        let info = match signal::wait(&set, None) {
+            Ok(Some(info)) => info,
+            Ok(None) => continue,
+            Err(_) => return EXIT_BOX,
+        };
+        if info.signo == libc::SIGCHLD {
+            while let Ok(Some((pid, exit))) = process::waitpid(-1, true) {
+                if pid == payload {
+                    return exit.status();
+                }
+            }
+        } else if !info.from_terminal() {
+            // A terminal's Ctrl-C already reached the payload in its own process group; only
+            // signals sent on purpose (kill, or forwarded by box) are passed on.
+            let _ = process::kill(payload, info.signo);
+        }
+    }
+}

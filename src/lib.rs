@@ -1,0 +1,44 @@
+//! boxrt: the library behind `box`, a small Linux container runtime.
+//!
+//! # The life of a container (`box container ROOTFS NAME -- CMD`)
+//!
+//! Parent ([`container`], the box process the user started):
+//! 1. [`spec`] parses the command line; [`container`] checks root, the rootfs and the command
+//!    ([`command`] resolves it inside the rootfs) before anything is created.
+//! 2. [`state`] claims `/run/box/NAME` under a lock; leftovers of dead box processes are
+//!    reclaimed.
+//! 3. [`mounts`] plans the child's file system view; signals are blocked.
+//! 4. [`sys::process::clone_fork`] makes the child in new mount, PID, UTS, network and IPC
+//!    namespaces; it waits on the [`channel`].
+//! 5. The parent records the container and sends "go".
+//! 6. [`supervisor`] waits: forwards signals, proxies the terminal, collects the exit status
+//!    and any failure the child reports by name.
+//! 7. Everything is released by `Drop`, on every path.
+//!
+//! Child ([`init`], inside the namespaces):
+//! 1. `lo` up, hostname, [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
+//! 2. Hardening: [`caps`] cut to Docker's default set, no_new_privs.
+//! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
+//!    PID 1: reap zombies, forward signals, exit with the payload's status.
+//!
+//! Every `unsafe` block lives in [`sys`], the one door to the kernel.
+
+#![deny(unsafe_code)]
+
+pub mod caps;
+pub mod channel;
+pub mod cli;
+pub mod command;
+pub mod container;
+pub mod error;
+pub mod init;
+pub mod log;
+pub mod mounts;
+pub mod multicall;
+pub mod spec;
+pub mod state;
+pub mod supervisor;
+#[allow(unsafe_code)]
+pub mod sys;
+
+pub use error::{Error, Result};
