@@ -65,6 +65,11 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     // Nothing in the container may ptrace its init or open /proc/1/fd (which still holds the
     // host's stdio until quiet_stdio). The payload's execve makes it dumpable again.
     process::set_dumpable(false).map_err(|e| Error::io("make init non-dumpable", e))?;
+    // `ps` inside shows PID 1 as box-init rather than the host's command line, which names
+    // host paths. Cosmetic: a failure is only narrated.
+    if let Err(e) = process::set_process_title("box-init") {
+        crate::debug!("child: set process title: {e}");
+    }
     match chan.recv() {
         Ok(Some((Msg::Go, _))) => {}
         Ok(None) => return Ok(None),

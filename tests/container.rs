@@ -138,13 +138,35 @@ fn ps_shows_only_the_container_with_init_as_pid_1() {
         .collect();
     // init, the shell, ps: a handful of low pids, not the host's hundreds.
     assert!(rows.len() <= 4, "{out}");
-    assert_eq!(rows[0].0, 1, "{out}");
+    assert_eq!(rows[0], (1, "box-init".to_string()), "{out}");
     assert!(rows.iter().all(|(pid, _)| *pid < 10), "{out}");
-    let comm1 = std::fs::read_to_string("/proc/1/comm").unwrap();
-    assert!(
-        !out.contains(comm1.trim()) || comm1.trim() == "box",
-        "host init visible: {out}"
+    assert_clean(&n);
+}
+
+#[test]
+fn every_namespace_is_new_and_lo_is_up() {
+    if !require_root() {
+        return;
+    }
+    let n = name("ns");
+    let (code, out, err) = sh(
+        &n,
+        "for ns in mnt pid uts net ipc; do readlink /proc/self/ns/$ns; done; \
+         ls /sys/class/net; cat /sys/class/net/lo/flags",
     );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, ns) in ["mnt", "pid", "uts", "net", "ipc"].iter().enumerate() {
+        let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        assert!(lines[i].starts_with(&format!("{ns}:[")), "{out}");
+        assert_ne!(
+            lines[i],
+            host.to_str().unwrap(),
+            "{ns} namespace is the host's"
+        );
+    }
+    // Only lo, and it is up (IFF_UP | IFF_LOOPBACK = 0x9).
+    assert_eq!(&lines[5..], &["lo", "0x9"], "{out}");
     assert_clean(&n);
 }
 

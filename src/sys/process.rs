@@ -218,6 +218,42 @@ pub fn set_dumpable(on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Overwrite this process's command line in place, so /proc/self/cmdline (what `ps` shows)
+/// reads `text` (cut to fit), and set the short name (`comm`) to its first 15 bytes. The
+/// argument area's bounds come from /proc/self/stat (fields 48 and 49).
+pub fn set_process_title(text: &str) -> io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised comm start at field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<usize>().ok());
+    let (Some(start), Some(end)) = (field(48), field(49)) else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    if end <= start {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let len = end - start;
+    let n = text.len().min(len - 1);
+    // SAFETY: [start, end) is this process's own argument area on its initial stack, as the
+    // kernel reports it: mapped and writable for the life of the process. The process is
+    // single-threaded here, and Rust's std only reads that area when env::args() is called,
+    // which box's child never does. The final byte stays NUL, as the kernel expects.
+    unsafe {
+        std::ptr::write_bytes(start as *mut u8, 0, len);
+        std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, n);
+    }
+    let mut comm = [0u8; 16];
+    let c = text.len().min(15);
+    comm[..c].copy_from_slice(&text.as_bytes()[..c]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated buffer of at most 16 bytes.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}
+
 /// Drop one capability from the bounding set.
 pub fn capbset_drop(cap: u32) -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
