@@ -569,3 +569,75 @@ fn killing_box_with_sigkill_leaves_no_orphans_and_the_next_command_cleans_up() {
     );
     assert_clean(&n);
 }
+
+/// A minimal rootfs of our own for failure cases: busybox as /bin/sh, plus `tweak`.
+fn odd_rootfs(tag: &str, tweak: impl FnOnce(&std::path::Path)) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("odd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy(host_busybox(), dir.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
+    tweak(&dir);
+    dir
+}
+
+#[test]
+fn a_failing_setup_step_inside_is_reported_by_name() {
+    if !require_root() {
+        return;
+    }
+    // /proc is a file in this rootfs, so mounting proc there fails inside the child.
+    let dir = odd_rootfs("proc", |d| {
+        std::fs::write(d.join("proc"), "not a dir").unwrap()
+    });
+    let n = name("step");
+    let out = run_box(
+        &[
+            "container",
+            dir.to_str().unwrap(),
+            &n,
+            "--",
+            "/bin/sh",
+            "-c",
+            "true",
+        ],
+        LIMIT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(
+        err,
+        format!("box: container {n}: mount proc on /proc: not a directory\n")
+    );
+    assert!(!std::path::Path::new("/run/box").join(&n).exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(dir.to_str().unwrap()), "mount left behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_exec_failure_inside_is_127_with_the_reason() {
+    if !require_root() {
+        return;
+    }
+    // Executable, so the host-side check passes, but its interpreter does not exist.
+    let dir = odd_rootfs("exec", |d| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(d.join("bin/script"), "#!/no/such/interpreter\n").unwrap();
+        std::fs::set_permissions(d.join("bin/script"), PermissionsExt::from_mode(0o755)).unwrap();
+    });
+    let n = name("exec");
+    let out = run_box(
+        &["container", dir.to_str().unwrap(), &n, "--", "/bin/script"],
+        LIMIT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert_eq!(
+        err,
+        format!("box: container {n}: exec /bin/script: no such file or directory\n")
+    );
+    assert!(!std::path::Path::new("/run/box").join(&n).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
