@@ -108,7 +108,10 @@ fn parse(args: Vec<String>) -> Result<Mode> {
             || req.sha256.is_some()
             || req.insecure_no_verify;
         if others {
-            return Err(Error::msg("--self-only DIR", "takes no source or other options"));
+            return Err(Error::msg(
+                "--self-only DIR",
+                "takes no source or other options",
+            ));
         }
         return Ok(Mode::SelfOnly(dir));
     }

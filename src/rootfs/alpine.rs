@@ -33,8 +33,8 @@
 //! values and multi-line `desc` text skipped), which keeps a YAML library out of the binary.
 
 use super::digest::Sha256Sum;
-use super::download::{Http, Progress};
 use super::download::human_size;
+use super::download::{Http, Progress};
 use super::{unpack, Ctx, Fetched, Source};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -301,12 +301,11 @@ impl Alpine {
             ));
         }
         let arch = arch.unwrap_or(host_arch());
-        if arch.is_empty()
-            || !arch
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
-            return Err(Error::msg(format!("arch {arch:?}"), "not an architecture name"));
+        if arch.is_empty() || !arch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::msg(
+                format!("arch {arch:?}"),
+                "not an architecture name",
+            ));
         }
         Ok(Alpine {
             mirror: mirror.to_string(),
@@ -365,7 +364,7 @@ impl Source for Alpine {
         let got = http.download(&url, &mut file, ctx.cancel, &mut progress, plan.size)?;
         expected.verify(&got.sha256, &plan.file)?;
         crate::debug!("sha256 ok: {}", got.sha256);
-        unpack::unpack_file(&path, rootfs, ctx.cancel)?;
+        unpack::unpack_file(&path, &plan.file, rootfs, ctx.cancel)?;
         Ok(Fetched {
             verb: "fetched",
             what: format!("alpine {}", plan.version),
@@ -488,7 +487,10 @@ mod tests {
             sha256: Some(Sha256Sum::parse(MINI_SHA).unwrap()),
         };
         assert_eq!(choose(&Wanted::Latest, "x86_64", &idx).unwrap(), want);
-        assert_eq!(choose(&Wanted::Branch(3, 21), "x86_64", &idx).unwrap(), want);
+        assert_eq!(
+            choose(&Wanted::Branch(3, 21), "x86_64", &idx).unwrap(),
+            want
+        );
         assert_eq!(
             choose(&Wanted::Exact(3, 21, 3), "x86_64", &idx).unwrap(),
             want
@@ -498,7 +500,9 @@ mod tests {
         assert_eq!(e.to_string(), "release index: v3.20 lists version 3.21.3");
         // No entry for another architecture.
         let e = choose(&Wanted::Latest, "aarch64", &idx).unwrap_err();
-        assert!(e.to_string().contains("no alpine-minirootfs entry for aarch64"));
+        assert!(e
+            .to_string()
+            .contains("no alpine-minirootfs entry for aarch64"));
     }
 
     #[test]
@@ -534,7 +538,10 @@ mod tests {
         let a = Alpine::new(Some("http://127.0.0.1:8080/alpine/"), Some("3.21"), None).unwrap();
         assert_eq!(
             a.dir_url(),
-            format!("http://127.0.0.1:8080/alpine/v3.21/releases/{}", host_arch())
+            format!(
+                "http://127.0.0.1:8080/alpine/v3.21/releases/{}",
+                host_arch()
+            )
         );
         assert!(Alpine::new(Some("ftp://x"), None, None).is_err());
         assert!(Alpine::new(None, None, Some("../x")).is_err());

@@ -153,7 +153,8 @@ impl Source for Busybox {
             if let Some(dir) = link.parent() {
                 std::fs::create_dir_all(dir).map_err(io(format!("mkdir {}", dir.display())))?;
             }
-            symlink(link_target(applet), &link).map_err(io(format!("link /{}", applet.display())))?;
+            symlink(link_target(applet), &link)
+                .map_err(io(format!("link /{}", applet.display())))?;
             linked += 1;
         }
         for (file, text) in [
@@ -208,9 +209,17 @@ pub fn elf_interpreter(f: &mut (impl Read + Seek)) -> Result<Option<String>> {
     };
     // e_phoff, e_phentsize, e_phnum; in a program header p_type, p_offset, p_filesz.
     let (phoff, phentsize, phnum) = if wide {
-        (num(&ident[0x20..0x28]), num(&ident[0x36..0x38]), num(&ident[0x38..0x3a]))
+        (
+            num(&ident[0x20..0x28]),
+            num(&ident[0x36..0x38]),
+            num(&ident[0x38..0x3a]),
+        )
     } else {
-        (num(&ident[0x1c..0x20]), num(&ident[0x2a..0x2c]), num(&ident[0x2c..0x2e]))
+        (
+            num(&ident[0x1c..0x20]),
+            num(&ident[0x2a..0x2c]),
+            num(&ident[0x2c..0x2e]),
+        )
     };
     let min_entry = if wide { 0x28 } else { 0x14 };
     if phentsize < min_entry || phnum > 4096 {
@@ -267,7 +276,9 @@ mod tests {
     #[test]
     fn tells_static_from_dynamic() {
         assert_eq!(
-            elf_interpreter(&mut Cursor::new(elf64(3))).unwrap().as_deref(),
+            elf_interpreter(&mut Cursor::new(elf64(3)))
+                .unwrap()
+                .as_deref(),
             Some("/lib64/ld-linux-x86-64.so.2")
         );
         assert_eq!(elf_interpreter(&mut Cursor::new(elf64(1))).unwrap(), None);
@@ -280,7 +291,10 @@ mod tests {
     #[test]
     fn applet_links_point_back_to_bin_busybox() {
         assert_eq!(link_target(Path::new("bin/sh")), Path::new("busybox"));
-        assert_eq!(link_target(Path::new("sbin/ifconfig")), Path::new("../bin/busybox"));
+        assert_eq!(
+            link_target(Path::new("sbin/ifconfig")),
+            Path::new("../bin/busybox")
+        );
         assert_eq!(
             link_target(Path::new("usr/bin/wget")),
             Path::new("../../bin/busybox")

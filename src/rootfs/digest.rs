@@ -34,9 +34,7 @@ impl Sha256Sum {
             let Some(hex) = words.next() else { continue };
             match words.next() {
                 // `sha256sum -b` marks binary mode with a leading '*'.
-                Some(name) if name.trim_start_matches('*') == file => {
-                    return Sha256Sum::parse(hex)
-                }
+                Some(name) if name.trim_start_matches('*') == file => return Sha256Sum::parse(hex),
                 Some(_) => {}
                 None => lone = Some(hex),
             }

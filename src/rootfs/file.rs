@@ -57,15 +57,19 @@ impl Source for LocalFile {
 
     fn fill(&self, ctx: &Ctx<'_>, rootfs: &Path) -> Result<Fetched> {
         let shown = self.path.display().to_string();
-        let mut f = std::fs::File::open(&self.path)
-            .map_err(|e| Error::io(format!("open {shown}"), e))?;
+        let label = self
+            .path
+            .file_name()
+            .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
+        let mut f =
+            std::fs::File::open(&self.path).map_err(|e| Error::io(format!("open {shown}"), e))?;
         let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
         let check = match &self.sha256 {
             Some(want) => {
                 // Verify before parse; the same open file is then read again from the start.
-                let (got, _) =
-                    digest::hash_reader(&mut f).map_err(|e| Error::io(format!("read {shown}"), e))?;
-                want.verify(&got, &shown)?;
+                let (got, _) = digest::hash_reader(&mut f)
+                    .map_err(|e| Error::io(format!("read {shown}"), e))?;
+                want.verify(&got, &label)?;
                 f.seek(SeekFrom::Start(0)).map_err(|e| {
                     Error::io(format!("rewind {shown} (--sha256 needs a regular file)"), e)
                 })?;
@@ -74,7 +78,7 @@ impl Source for LocalFile {
             None => "no --sha256 given",
         };
         let stats = unpack::unpack(f, rootfs, ctx.cancel)
-            .map_err(|e| e.context(format!("unpack {shown}")))?;
+            .map_err(|e| e.context(format!("unpack {label}")))?;
         Ok(Fetched {
             verb: "unpacked",
             what: shown,
@@ -89,7 +93,10 @@ mod tests {
 
     #[test]
     fn names_drop_the_tar_extensions() {
-        assert_eq!(stem("alpine-minirootfs-3.21.3-x86_64.tar.gz"), "alpine-minirootfs-3.21.3-x86_64");
+        assert_eq!(
+            stem("alpine-minirootfs-3.21.3-x86_64.tar.gz"),
+            "alpine-minirootfs-3.21.3-x86_64"
+        );
         assert_eq!(stem("r.tgz"), "r");
         assert_eq!(stem("r.tar"), "r");
         assert_eq!(stem("weird name?.tar"), "weirdname");

@@ -284,7 +284,9 @@ mod tests {
         std::fs::write(root.join("usr/local/bin/memhog"), "mine").unwrap();
         let e = self_install(&root, &exe).unwrap_err().to_string();
         assert!(
-            e.ends_with("link /usr/local/bin/memhog: a file of that name exists and is not a symlink"),
+            e.ends_with(
+                "link /usr/local/bin/memhog: a file of that name exists and is not a symlink"
+            ),
             "{e}"
         );
         assert_eq!(

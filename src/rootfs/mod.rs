@@ -146,7 +146,11 @@ pub fn source_for(req: &Request) -> Result<Box<dyn Source>> {
     ];
     match src {
         "alpine" => {
-            not_for("--sha256", req.sha256.is_some(), "alpine (the index has it)")?;
+            not_for(
+                "--sha256",
+                req.sha256.is_some(),
+                "alpine (the index has it)",
+            )?;
             not_for("--insecure-no-verify", req.insecure_no_verify, src)?;
             Ok(Box::new(alpine::Alpine::new(
                 req.mirror.as_deref(),
@@ -166,9 +170,16 @@ pub fn source_for(req: &Request) -> Result<Box<dyn Source>> {
             for (opt, given) in alpine_opts {
                 not_for(opt, given, "a URL")?;
             }
-            Ok(Box::new(url::Url::new(src, sha()?, req.insecure_no_verify)?))
+            Ok(Box::new(url::Url::new(
+                src,
+                sha()?,
+                req.insecure_no_verify,
+            )?))
         }
-        "" => Err(Error::msg("source", "missing (alpine, busybox, a file or a URL)")),
+        "" => Err(Error::msg(
+            "source",
+            "missing (alpine, busybox, a file or a URL)",
+        )),
         _ => {
             for (opt, given) in alpine_opts {
                 not_for(opt, given, "a file")?;
@@ -388,8 +399,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "url https://example.org/r.tar.gz: needs --sha256 HEX (or --insecure-no-verify to \
-             use it unverified)"
+            "a URL needs --sha256 HEX (or --insecure-no-verify to use it unverified)"
         );
         let mut r = req("https://example.org/r.tar.gz");
         r.insecure_no_verify = true;

@@ -53,10 +53,11 @@ pub struct Stats {
     pub bytes: u64,
 }
 
-/// Unpack the tarball at `path` (plain or gzip) into the empty directory `root`.
-pub fn unpack_file(path: &Path, root: &Path, cancel: &Cancel) -> Result<Stats> {
+/// Unpack the tarball at `path` (plain or gzip) into the empty directory `root`; errors say
+/// `unpack LABEL: ...`.
+pub fn unpack_file(path: &Path, label: &str, root: &Path, cancel: &Cancel) -> Result<Stats> {
     let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-    unpack(f, root, cancel).map_err(|e| e.context(format!("unpack {}", path.display())))
+    unpack(f, root, cancel).map_err(|e| e.context(format!("unpack {label}")))
 }
 
 /// Unpack a tar stream (plain or gzip, told by its first bytes) into the empty directory
@@ -244,8 +245,7 @@ impl Unpacker<'_> {
                 Err(err) => return Err(Error::io("read data", err)),
             };
             let _change = self.cancel.enter()?;
-            f.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", e))?;
+            f.write_all(&buf[..n]).map_err(|e| Error::io("write", e))?;
             self.stats.bytes += n as u64;
         }
         let _change = self.cancel.enter()?;
@@ -474,10 +474,9 @@ fn make_room(dir: BorrowedFd<'_>, name: &Path, keep_dir: bool) -> Result<bool> {
     }
     match dirfd::unlinkat(dir, name, st.is_dir()) {
         Ok(()) => Ok(false),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => Err(Error::msg(
-            "",
-            "replaces a directory that is not empty",
-        )),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+            Err(Error::msg("", "replaces a directory that is not empty"))
+        }
         Err(e) => Err(Error::io("remove the earlier entry", e)),
     }
 }
@@ -667,7 +666,10 @@ mod tests {
         assert_eq!(stats.hardlinks, 1);
         assert_eq!(stats.skipped, 1);
         let r = t.root();
-        assert_eq!(std::fs::read_to_string(r.join("bin/busybox")).unwrap(), "#!elf");
+        assert_eq!(
+            std::fs::read_to_string(r.join("bin/busybox")).unwrap(),
+            "#!elf"
+        );
         assert_eq!(
             std::fs::read_link(r.join("bin/sh")).unwrap(),
             Path::new("/bin/busybox")
@@ -775,7 +777,9 @@ mod tests {
                 .symlink("up", "/")
                 .file(&through, "x")
                 .bytes(),
-            &format!("entry {through}: path goes through symlink up: refusing to write through links"),
+            &format!(
+                "entry {through}: path goes through symlink up: refusing to write through links"
+            ),
         );
         assert!(!tmp.join(&evil).exists());
         // A link to an inside directory cannot be written through either.
@@ -789,7 +793,10 @@ mod tests {
         );
         // Nor can a directory entry or a hard link go through one.
         refused(
-            Tar::default().symlink("up", "/").dir("up/tmp/x/", 0o755).bytes(),
+            Tar::default()
+                .symlink("up", "/")
+                .dir("up/tmp/x/", 0o755)
+                .bytes(),
             "path goes through symlink up",
         );
     }
@@ -817,7 +824,9 @@ mod tests {
             "entry pw: hard link to /etc/passwd: points outside the root",
         );
         refused(
-            Tar::default().hardlink("pw", "../../../../etc/passwd").bytes(),
+            Tar::default()
+                .hardlink("pw", "../../../../etc/passwd")
+                .bytes(),
             "points outside the root",
         );
         // Through a symlink planted in the archive.

@@ -18,8 +18,8 @@ impl Url {
     pub fn new(url: &str, sha256: Option<Sha256Sum>, insecure_no_verify: bool) -> Result<Url> {
         match (&sha256, insecure_no_verify) {
             (None, false) => Err(Error::msg(
-                format!("url {url}"),
-                "needs --sha256 HEX (or --insecure-no-verify to use it unverified)",
+                "",
+                "a URL needs --sha256 HEX (or --insecure-no-verify to use it unverified)",
             )),
             (Some(_), true) => Err(Error::msg(
                 "options --sha256 and --insecure-no-verify",
@@ -60,7 +60,7 @@ impl Source for Url {
             }
             None => format!("sha256 NOT checked: {}", got.sha256),
         };
-        unpack::unpack_file(&path, rootfs, ctx.cancel)?;
+        unpack::unpack_file(&path, &label, rootfs, ctx.cancel)?;
         Ok(Fetched {
             verb: "fetched",
             what: self.url.clone(),
