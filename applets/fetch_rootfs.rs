@@ -67,7 +67,14 @@ pub fn main(args: Vec<String>) -> i32 {
                 eprintln!("{summary}");
                 0
             }
-            Err(e) => crate::fail(&format!("fetch-rootfs {}: {e}", req.source), e.code()),
+            Err(e) => {
+                if req.progress {
+                    // An interrupted download leaves its progress line (and the terminal's
+                    // "^C") behind: the error replaces it.
+                    eprint!("\r\x1b[K");
+                }
+                crate::fail(&format!("fetch-rootfs {}: {e}", req.source), e.code())
+            }
         },
     }
 }

@@ -925,6 +925,129 @@ fn url_source_needs_a_digest_unless_told_otherwise() {
     assert_box_installed(&t.dest("checked"));
 }
 
+/// `openssl ARGS...` in `dir`, which must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (tests/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn https_is_verified_with_the_built_in_roots_even_without_a_digest() {
+    // A TLS server on 127.0.0.1 with a certificate from a CA of our own: the handshake runs
+    // (rustls is in the binary, no system TLS library) and verification refuses the issuer.
+    // --insecure-no-verify skips the digest only, never TLS.
+    let t = Scratch::new("tls");
+    let d = &t.0;
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=box test ca",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        d.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext",
+        ],
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            "leaf.pem",
+            "-key",
+            "leaf.key",
+            "-www",
+            "-naccept",
+            "1",
+        ])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ACCEPT") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut ready, &mut line).unwrap();
+        assert!(n > 0, "openssl s_server did not start");
+    }
+    let url = format!("https://127.0.0.1:{port}/r.tar.gz");
+    let out = fetch(&[&url, "--insecure-no-verify", "--dest", &t.s("r")]);
+    let _ = server.kill();
+    let _ = server.wait();
+    fails(
+        &out,
+        &[&format!(
+            "fetch {url}: invalid peer certificate: UnknownIssuer"
+        )],
+    );
+    t.assert_nothing_left();
+}
+
 // ---------------------------------------------------------------------------------------------
 // busybox, --force, --self-only.
 
@@ -961,6 +1084,48 @@ fn busybox_source_builds_a_rootfs_that_runs() {
         LIMIT,
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "root\nBusyBox\n");
+}
+
+#[test]
+fn modes_do_not_depend_on_the_umask() {
+    let t = Scratch::new("umask");
+    // No entries for ./usr or ./usr/share: they are made on the way, 0755 all the same.
+    let tar = Tar::default()
+        .dir("./")
+        .file("./usr/share/motd", 0o644, b"hi\n")
+        .finish();
+    let file = t.0.join("r.tar");
+    std::fs::write(&file, tar).unwrap();
+    let script = format!(
+        "umask 077; {} fetch-rootfs {} --dest {} && {} fetch-rootfs busybox --dest {}",
+        box_bin().display(),
+        file.display(),
+        t.s("r"),
+        box_bin().display(),
+        t.s("bb")
+    );
+    let out = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = |p: PathBuf| std::fs::metadata(&p).unwrap().mode() & 0o7777;
+    for d in [
+        "usr",
+        "usr/share",
+        "usr/local",
+        "usr/local/bin",
+        "dev",
+        "etc",
+    ] {
+        assert_eq!(mode(t.dest("r").join(d)), 0o755, "r/{d}");
+    }
+    assert_eq!(mode(t.dest("r").join("etc/resolv.conf")), 0o644);
+    for d in ["bin", "usr/bin", "etc"] {
+        assert_eq!(mode(t.dest("bb").join(d)), 0o755, "bb/{d}");
+    }
+    assert_eq!(mode(t.dest("bb").join("etc/passwd")), 0o644);
+    assert_eq!(mode(t.dest("bb")), 0o755);
 }
 
 #[test]
@@ -1072,7 +1237,7 @@ fn ctrl_c_during_the_download_leaves_nothing() {
     assert_eq!(code, Some(130), "stderr: {err}");
     assert_eq!(
         err.trim(),
-        "box: fetch-rootfs alpine: interrupted: by SIGINT"
+        "box: fetch-rootfs alpine: interrupted by SIGINT"
     );
     t.assert_nothing_left();
 }
@@ -1105,7 +1270,7 @@ fn sigterm_during_the_unpack_leaves_nothing() {
     signal(child.id(), "TERM");
     let (code, err) = wait_exit(&mut child);
     assert_eq!(code, Some(143), "stderr: {err}");
-    assert!(err.contains("interrupted: by SIGTERM"), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
     drop(w);
     t.assert_nothing_left();
 }

@@ -137,8 +137,21 @@ impl Source for Busybox {
         let applets = self.applets()?;
         let _change = ctx.cancel.enter()?;
         let io = |what: String| move |e| Error::io(what, e);
+        // Modes are set explicitly: the tree must not depend on the caller's umask.
+        let mkdir = |rel: &str| -> Result<()> {
+            let mut path = rootfs.to_path_buf();
+            for comp in Path::new(rel).components() {
+                path.push(comp);
+                if !path.is_dir() {
+                    std::fs::create_dir(&path).map_err(io(format!("mkdir /{rel}")))?;
+                    std::fs::set_permissions(&path, Permissions::from_mode(0o755))
+                        .map_err(io(format!("chmod /{rel}")))?;
+                }
+            }
+            Ok(())
+        };
         for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc"] {
-            std::fs::create_dir_all(rootfs.join(dir)).map_err(io(format!("mkdir /{dir}")))?;
+            mkdir(dir)?;
         }
         let bb = rootfs.join("bin/busybox");
         std::fs::copy(&self.path, &bb).map_err(io(format!("copy {}", self.path.display())))?;
@@ -150,8 +163,8 @@ impl Source for Busybox {
             if std::fs::symlink_metadata(&link).is_ok() {
                 continue; // listed twice
             }
-            if let Some(dir) = link.parent() {
-                std::fs::create_dir_all(dir).map_err(io(format!("mkdir {}", dir.display())))?;
+            if let Some(dir) = applet.parent() {
+                mkdir(&dir.to_string_lossy())?;
             }
             symlink(link_target(applet), &link)
                 .map_err(io(format!("link /{}", applet.display())))?;
@@ -162,7 +175,10 @@ impl Source for Busybox {
             ("etc/group", GROUP),
             ("etc/hosts", HOSTS),
         ] {
-            std::fs::write(rootfs.join(file), text).map_err(io(format!("write /{file}")))?;
+            let path = rootfs.join(file);
+            std::fs::write(&path, text).map_err(io(format!("write /{file}")))?;
+            std::fs::set_permissions(&path, Permissions::from_mode(0o644))
+                .map_err(io(format!("chmod /{file}")))?;
         }
         std::fs::set_permissions(rootfs, Permissions::from_mode(0o755))
             .map_err(io(format!("chmod {}", rootfs.display())))?;

@@ -61,7 +61,7 @@ impl Cancel {
 
 /// The error for an interrupted fetch; exits 128+N like a shell's report of signal N.
 pub fn interrupted(sig: libc::c_int) -> Error {
-    Error::msg("interrupted", format!("by {}", signal_name(sig))).with_code(128 + sig)
+    Error::msg("", format!("interrupted by {}", signal_name(sig))).with_code(128 + sig)
 }
 
 fn signal_name(sig: libc::c_int) -> String {
@@ -144,7 +144,7 @@ mod tests {
         assert!(c.enter().is_ok());
         c.stop(libc::SIGINT);
         let e = c.enter().unwrap_err();
-        assert_eq!(e.to_string(), "interrupted: by SIGINT");
+        assert_eq!(e.to_string(), "interrupted by SIGINT");
         assert_eq!(e.code(), 130);
         assert_eq!(c.check().unwrap_err().code(), 130);
         assert_eq!(interrupted(libc::SIGTERM).code(), 143);

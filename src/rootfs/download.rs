@@ -144,13 +144,11 @@ fn describe(e: ureq::Error) -> String {
                 .trim_end()
                 .to_string()
         }
-        ureq::Error::Io(e) => match e.raw_os_error() {
-            Some(errno) => crate::error::errno_str(errno),
-            None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                "connection closed early".to_string()
-            }
-            None => e.to_string().to_lowercase(),
-        },
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "connection closed early".to_string()
+        }
+        // The errno's text, or the message with its first word lowercased.
+        ureq::Error::Io(e) => Error::io("", e).to_string(),
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::BodyExceedsLimit(n) => format!("longer than {n} bytes"),
         other => other.to_string(),

@@ -61,14 +61,17 @@ pub fn self_install(rootfs: &Path, exe: &Path) -> Result<Installed> {
     {
         // Empty is enough: the resolver then asks 127.0.0.1, and whoever sets up the
         // container's network writes the real one.
-        dirfd::open_beneath(
+        let fd = dirfd::open_beneath(
             etc.as_fd(),
             Path::new("resolv.conf"),
             libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-            0o644,
+            0o600,
             IN_ROOT,
         )
         .map_err(|e| Error::io("create /etc/resolv.conf", e).context(ctx()))?;
+        File::from(fd)
+            .set_permissions(Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("chmod /etc/resolv.conf", e).context(ctx()))?;
         crate::debug!("created an empty /etc/resolv.conf");
     }
 

@@ -351,10 +351,21 @@ impl Unpacker<'_> {
             let next = match dirfd::open_beneath(cur.as_fd(), comp, flags, 0, SAFE) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    dirfd::mkdirat(cur.as_fd(), comp, 0o755)
-                        .map_err(|e| Error::io(format!("mkdir {}", comp.display()), e))?;
-                    dirfd::open_beneath(cur.as_fd(), comp, flags, 0, SAFE)
-                        .map_err(|e| self.resolve_error(rel, e))?
+                    let mkdir = |e| Error::io(format!("mkdir {}", comp.display()), e);
+                    dirfd::mkdirat(cur.as_fd(), comp, 0o700).map_err(mkdir)?;
+                    // 0755 whatever the umask; an entry for it later sets its own mode.
+                    let made = dirfd::open_beneath(
+                        cur.as_fd(),
+                        comp,
+                        libc::O_RDONLY | libc::O_DIRECTORY,
+                        0,
+                        SAFE,
+                    )
+                    .map_err(|e| self.resolve_error(rel, e))?;
+                    let made = File::from(made);
+                    made.set_permissions(Permissions::from_mode(0o755))
+                        .map_err(mkdir)?;
+                    OwnedFd::from(made)
                 }
                 Err(e) => return Err(self.resolve_error(rel, e)),
             };
