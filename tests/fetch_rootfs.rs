@@ -1084,6 +1084,12 @@ fn busybox_source_builds_a_rootfs_that_runs() {
         LIMIT,
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "root\nBusyBox\n");
+    // The shared helper rebuilds it in place (--force).
+    std::fs::write(root.join("marker"), "").unwrap();
+    fetch_busybox_rootfs(&root);
+    assert!(!root.join("marker").exists());
+    assert_box_installed(&root);
+    assert_eq!(t.images(), ["busybox"]);
 }
 
 #[test]
