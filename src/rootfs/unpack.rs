@@ -310,7 +310,10 @@ impl Unpacker<'_> {
             SAFE,
         ) {
             Ok(fd) => fd,
-            Err(e) => return Err(self.resolve_error(&t, e).context(outside_ctx(target))),
+            Err(e) => {
+                let ctx = format!("hard link to {}", target.display());
+                return Err(self.resolve_error(&t, e).context(ctx));
+            }
         };
         match dirfd::lstatat(t_dir.as_fd(), t_name).map_err(|e| Error::io("stat target", e))? {
             None => {
@@ -554,10 +557,6 @@ fn dot(rel: &Path) -> PathBuf {
     } else {
         rel.to_path_buf()
     }
-}
-
-fn outside_ctx(target: &Path) -> String {
-    format!("hard link to {}", target.display())
 }
 
 #[cfg(test)]

@@ -57,12 +57,10 @@ pub fn open_beneath(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// What `fstatat(AT_SYMLINK_NOFOLLOW)` says about a name: its type bits and link count.
+/// What `fstatat(AT_SYMLINK_NOFOLLOW)` says about a name: its type and permission bits.
 #[derive(Debug, Clone, Copy)]
 pub struct Stat {
     pub mode: u32,
-    pub nlink: u64,
-    pub ino: u64,
 }
 
 impl Stat {
@@ -88,11 +86,7 @@ pub fn lstatat(dir: BorrowedFd<'_>, name: &Path) -> io::Result<Option<Stat>> {
         )
     });
     match r {
-        Ok(_) => Ok(Some(Stat {
-            mode: st.st_mode,
-            nlink: st.st_nlink as u64,
-            ino: st.st_ino,
-        })),
+        Ok(_) => Ok(Some(Stat { mode: st.st_mode })),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
     }
