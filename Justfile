@@ -15,6 +15,10 @@ lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
 
+# a root filesystem in images/: busybox (offline), alpine, a tarball or a URL
+rootfs SOURCE="busybox" *ARGS: build
+    {{bin}} fetch-rootfs {{SOURCE}} {{ARGS}}
+
 # a shell in a container on a busybox rootfs
 shell *ARGS:
     sh tests/quickstart.sh {{ARGS}}

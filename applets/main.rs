@@ -2,6 +2,7 @@
 //! arguments, make one library call, map the result to an exit status.
 
 mod container;
+mod fetch_rootfs;
 
 use boxrt::error::EXIT_BOX;
 use boxrt::multicall::{self, Dispatch};
@@ -14,12 +15,20 @@ pub struct Applet {
     pub link: bool,
 }
 
-const APPLETS: &[Applet] = &[Applet {
-    name: "container",
-    summary: "run a command in new namespaces on a root filesystem",
-    run: container::main,
-    link: true,
-}];
+const APPLETS: &[Applet] = &[
+    Applet {
+        name: "container",
+        summary: "run a command in new namespaces on a root filesystem",
+        run: container::main,
+        link: true,
+    },
+    Applet {
+        name: "fetch-rootfs",
+        summary: "download, verify and safely unpack a root filesystem; install box into it",
+        run: fetch_rootfs::main,
+        link: true,
+    },
+];
 
 fn main() {
     boxrt::log::init();

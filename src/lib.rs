@@ -21,6 +21,10 @@
 //! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
 //!    PID 1: reap zombies, forward signals, exit with the payload's status.
 //!
+//! Before all that, `box fetch-rootfs` ([`rootfs`]) gets a root filesystem: download (alpine
+//! mirror, URL) or local source (tarball, the host's busybox), digest check, safe unpack into
+//! a staging directory, self-install of box, one atomic rename into place.
+//!
 //! Every `unsafe` block lives in [`sys`], the one door to the kernel.
 
 #![deny(unsafe_code)]
@@ -35,6 +39,7 @@ pub mod init;
 pub mod log;
 pub mod mounts;
 pub mod multicall;
+pub mod rootfs;
 pub mod spec;
 pub mod state;
 pub mod supervisor;

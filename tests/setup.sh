@@ -5,9 +5,10 @@
 #   gcc, musl-tools the linker driver, and a musl C compiler for crates with C parts
 #   util-linux      setpriv and script, used by the tests; procps: kill, ps
 #   file            the static-binary check
+#   openssl         a local TLS server for the fetch-rootfs HTTPS test
 set -eu
 need=""
-for pkg in busybox-static gcc musl-tools util-linux procps file iproute2 curl ca-certificates; do
+for pkg in busybox-static gcc musl-tools util-linux procps file iproute2 curl ca-certificates openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

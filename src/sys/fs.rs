@@ -113,10 +113,10 @@ pub const RESOLVE_IN_ROOT: u64 = 0x10;
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 
 #[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
+pub(super) struct OpenHow {
+    pub(super) flags: u64,
+    pub(super) mode: u64,
+    pub(super) resolve: u64,
 }
 
 /// openat2(2): open `path` under the directory `dir` with `resolve` restrictions. With

@@ -10,6 +10,7 @@
 //!   stack) that outlive the call;
 //! - file descriptors returned by the kernel are wrapped in `OwnedFd` exactly once.
 
+pub mod dirfd;
 pub mod fs;
 pub mod net;
 pub mod process;

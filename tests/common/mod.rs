@@ -208,3 +208,20 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// `box fetch-rootfs busybox --dest DIR --force`: the host's busybox plus this build of box,
+/// built by box itself (the way users make their offline rootfs). Panics with box's message on
+/// failure.
+pub fn fetch_busybox_rootfs(dir: &Path) {
+    let out = Command::new(box_bin())
+        .args(["fetch-rootfs", "busybox", "--force", "--dest"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn box fetch-rootfs");
+    assert!(
+        out.status.success(),
+        "box fetch-rootfs busybox: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
