@@ -2,6 +2,8 @@
 //! arguments, make one library call, map the result to an exit status.
 
 mod container;
+mod cpuburn;
+mod memhog;
 
 use boxrt::error::EXIT_BOX;
 use boxrt::multicall::{self, Dispatch};
@@ -14,12 +16,26 @@ pub struct Applet {
     pub link: bool,
 }
 
-const APPLETS: &[Applet] = &[Applet {
-    name: "container",
-    summary: "run a command in new namespaces on a root filesystem",
-    run: container::main,
-    link: true,
-}];
+const APPLETS: &[Applet] = &[
+    Applet {
+        name: "container",
+        summary: "run a command in new namespaces on a root filesystem",
+        run: container::main,
+        link: true,
+    },
+    Applet {
+        name: "cpuburn",
+        summary: "spin threads and report the CPU time they got",
+        run: cpuburn::main,
+        link: true,
+    },
+    Applet {
+        name: "memhog",
+        summary: "allocate and touch memory step by step",
+        run: memhog::main,
+        link: true,
+    },
+];
 
 fn main() {
     boxrt::log::init();

@@ -25,7 +25,9 @@
 
 #![deny(unsafe_code)]
 
+pub mod apps;
 pub mod caps;
+pub mod cgroups;
 pub mod channel;
 pub mod cli;
 pub mod command;
@@ -35,6 +37,7 @@ pub mod init;
 pub mod log;
 pub mod mounts;
 pub mod multicall;
+pub mod size;
 pub mod spec;
 pub mod state;
 pub mod supervisor;

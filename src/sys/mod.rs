@@ -13,6 +13,7 @@
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod resource;
 pub mod signal;
 pub mod sock;
 pub mod tty;
