@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -21,6 +21,14 @@ const UNIFIED: &str = "/sys/fs/cgroup/unified";
 /// cpuburn measures CPU time against wall time; two of them at once would share the CPUs
 /// and measure each other. (Behaviour, not speed: this keeps the figures about the limit.)
 static CPU: Mutex<()> = Mutex::new(());
+/// Every test that runs containers holds this for reading; the one that checks that the
+/// shared `box` parent group goes away with the last container holds it for writing.
+static PARENT: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    PARENT.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// True on a pure cgroup v2 machine.
 fn v2() -> bool {
     Path::new(CG).join("cgroup.controllers").exists()
@@ -197,6 +205,7 @@ fn memhog_over_the_memory_limit_is_oom_killed_and_box_says_so() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("oom");
     let _s = Sweeper(n.clone());
     let (code, out, err) = run(&n, &["--memory", "64M"], &["memhog", "200M"]);
@@ -223,6 +232,7 @@ fn memhog_within_the_memory_limit_succeeds() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("mem-ok");
     let _s = Sweeper(n.clone());
     let (code, out, err) = run(&n, &["--memory", "256M"], &["memhog", "100M"]);
@@ -240,6 +250,7 @@ fn a_cpu_limit_of_half_a_cpu_holds_and_without_it_cpuburn_gets_more_than_one() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let _cpu = CPU.lock().unwrap_or_else(|e| e.into_inner());
     let n = name("cpu");
     let _s = Sweeper(n.clone());
@@ -298,6 +309,7 @@ fn a_pids_limit_stops_a_fork_loop_and_the_host_is_fine() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("pids");
     let _s = Sweeper(n.clone());
     let marker = "sleep 1729";
@@ -322,6 +334,7 @@ fn inside_proc_self_cgroup_shows_only_the_root() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("cgns");
     let _s = Sweeper(n.clone());
     let (code, out, err) = run(&n, &["--memory", "64M"], &["cat", "/proc/self/cgroup"]);
@@ -341,6 +354,7 @@ fn the_limits_are_written_and_the_container_is_in_its_groups() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("files");
     let _s = Sweeper(n.clone());
     let (child, _out) = start(
@@ -396,6 +410,7 @@ fn leftover_processes_in_the_groups_are_killed_before_removal() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("leftover");
     let _s = Sweeper(n.clone());
     let (child, _out) = start(&n, &["--pids", "50"], &[]);
@@ -416,6 +431,7 @@ fn after_box_is_killed_with_sigkill_reclaim_removes_the_groups() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("kill9");
     let _s = Sweeper(n.clone());
     // A state root of this test's own: box processes of other branches on this shared machine
@@ -458,6 +474,7 @@ fn bad_limits_are_refused_with_one_line() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     let n = name("badlim");
     let _s = Sweeper(n.clone());
     let cases: &[(&[&str], &str)] = &[
@@ -516,6 +533,7 @@ fn v2_path_on_the_real_kernel_through_the_unified_mount() {
     if !require_root() {
         return;
     }
+    let _g = shared();
     if !Path::new(UNIFIED).join("cgroup.controllers").exists() {
         eprintln!(
             "SKIPPED: no cgroup2 at {UNIFIED} (not a hybrid machine; the other tests run this \
@@ -564,4 +582,35 @@ fn v2_path_on_the_real_kernel_through_the_unified_mount() {
     );
     assert!(!Path::new(UNIFIED).join("box").join(&n).exists());
     assert_gone(&n);
+}
+
+#[test]
+fn containers_started_together_share_the_parent_which_goes_with_the_last() {
+    if !require_root() {
+        return;
+    }
+    // Not shared(): exclusive, so no other test's container keeps the parent alive.
+    let _g = PARENT.write().unwrap_or_else(|e| e.into_inner());
+    let names: Vec<String> = (0..12).map(|i| name(&format!("many{i}"))).collect();
+    let _s: Vec<Sweeper> = names.iter().map(|n| Sweeper(n.clone())).collect();
+    // Each creates `box` if missing and removes it if it was the last: started together,
+    // their mkdirs and rmdirs of the parent interleave.
+    let threads: Vec<_> = names
+        .iter()
+        .cloned()
+        .map(|n| {
+            std::thread::spawn(move || run(&n, &["--memory", "32M", "--pids", "10"], &["true"]))
+        })
+        .collect();
+    for (t, n) in threads.into_iter().zip(&names) {
+        let (code, _, err) = t.join().unwrap();
+        assert_eq!(code, 0, "{n}: {err}");
+        assert_gone(n);
+    }
+    let parents: Vec<PathBuf> = candidate_dirs("x")
+        .iter()
+        .map(|d| d.parent().unwrap().to_path_buf())
+        .filter(|p| p.exists())
+        .collect();
+    assert!(parents.is_empty(), "parent groups left: {parents:?}");
 }

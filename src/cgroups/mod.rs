@@ -771,6 +771,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_parent_removed_under_us_is_made_again() {
+        // Another box process removes the empty `box` between our two mkdirs.
+        let r = fixture("vanish");
+        let mut calls = 0;
+        let dir = make_group(&r, "c1", |parent| {
+            calls += 1;
+            if calls == 1 {
+                fs::remove_dir(parent).unwrap();
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(calls, 2);
+        assert!(dir.is_dir() && dir == r.join("box/c1"));
+        // One that keeps vanishing is reported, not retried forever.
+        let e = make_group(&r, "c2", |parent| {
+            fs::remove_dir_all(parent).unwrap();
+            Ok(())
+        })
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "create cgroup {}: no such file or directory",
+                r.join("box/c2").display()
+            )
+        );
+        fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
     fn a_record_reclaims_only_paths_shaped_like_ours() {
         let r = fixture("record");
         for c in ["memory", "pids"] {
