@@ -80,6 +80,7 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     // The parent put us in our cgroup before "go" (clone3 did on v2, a write to cgroup.procs
     // on v1), so a cgroup namespace made now is rooted there: /proc/self/cgroup inside shows
     // `/`, and no host cgroup path is visible.
+    crate::debug!("child: enter a new cgroup namespace");
     process::unshare(process::CLONE_NEWCGROUP)
         .map_err(|e| Error::io("enter a new cgroup namespace", e))?;
     net::link_up("lo").map_err(|e| Error::io("bring up lo", e))?;

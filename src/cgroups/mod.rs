@@ -305,7 +305,6 @@ impl Cgroup {
     /// Move process `pid` (with its threads) into every one of the container's groups.
     pub fn place(&self, pid: pid_t) -> Result<()> {
         for dir in &self.dirs {
-            crate::debug!("move pid {pid} into {}", dir.display());
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
