@@ -47,6 +47,9 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
 
     // 2. Claim the name; reclaim what dead box processes left behind.
     sweep(run_root);
+    if run_root == Path::new(state::RUN_DIR) {
+        sweep_groups(run_root, &cgroup_root());
+    }
     let (claim, leftover) = state::claim(run_root, &spec.name)?;
     if let Some(rec) = leftover {
         reclaim(&rec);
@@ -226,6 +229,29 @@ pub fn sweep(run_root: &Path) {
                 reclaim(&rec);
             }
             drop(claim); // removes the state directory
+        }
+    }
+}
+
+/// Remove container groups under `cg_root` that no live container in `run_root` owns: their
+/// record was lost (box killed before it wrote one, or swept by a box that knew nothing of
+/// cgroups). Holding the name's claim while removing them keeps a container of that name from
+/// starting meanwhile; a live container holds its claim, and its groups are skipped.
+///
+/// Only meaningful for the state root that goes with `cg_root`: judged against another one
+/// (a test's private state root), every group would look orphaned.
+pub fn sweep_groups(run_root: &Path, cg_root: &Path) {
+    for name in cgroups::group_names(cg_root) {
+        if crate::spec::check_name(&name).is_err() {
+            continue;
+        }
+        if let Ok((claim, rec)) = state::claim(run_root, &name) {
+            crate::debug!("remove the orphaned cgroups of {name}");
+            if let Some(rec) = rec {
+                reclaim(&rec);
+            }
+            drop(cgroups::leftover(cg_root, &name));
+            drop(claim);
         }
     }
 }

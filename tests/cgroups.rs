@@ -431,7 +431,9 @@ fn after_box_is_killed_with_sigkill_reclaim_removes_the_groups() {
     if !require_root() {
         return;
     }
-    let _g = shared();
+    // Exclusive: while its state is moved away below, another test's box command would take
+    // the live container's groups for orphans.
+    let _g = PARENT.write().unwrap_or_else(|e| e.into_inner());
     let n = name("kill9");
     let _s = Sweeper(n.clone());
     // A state root of this test's own: box processes of other branches on this shared machine
@@ -457,6 +459,36 @@ fn after_box_is_killed_with_sigkill_reclaim_removes_the_groups() {
     // What the next box command does with /run/box: find the stale record, reclaim.
     boxrt::container::sweep(&private);
     assert!(!private.join(&n).exists(), "stale state not removed");
+    assert_gone(&n);
+}
+
+#[test]
+fn groups_whose_record_was_lost_are_removed_by_the_next_box_command() {
+    if !require_root() {
+        return;
+    }
+    // Exclusive: another test's box command would remove the groups before this one looks.
+    let _g = PARENT.write().unwrap_or_else(|e| e.into_inner());
+    let n = name("lost");
+    let _s = Sweeper(n.clone());
+    let (mut child, _out) = start(&n, &["--memory", "64M", "--pids", "50"], &[]);
+    let dirs = expected_dirs(&n);
+    let init = init_pid(&n);
+    child.kill().unwrap(); // SIGKILL: no Drop runs in box
+    let _ = child.wait();
+    assert!(
+        wait_until(LIMIT, || !Path::new(&format!("/proc/{init}")).exists()),
+        "the container outlived its box process"
+    );
+    // The record is lost, as when a box that knows nothing of cgroups sweeps it (or one was
+    // killed before writing it). Another such box may have beaten us to it: either way it is
+    // gone now.
+    let _ = std::fs::remove_dir_all(Path::new("/run/box").join(&n));
+    for d in &dirs {
+        assert!(d.exists(), "{} should be left", d.display());
+    }
+    let (code, _, err) = run(&name("lost-next"), &[], &["true"]);
+    assert_eq!(code, 0, "{err}");
     assert_gone(&n);
 }
 

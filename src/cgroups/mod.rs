@@ -397,6 +397,51 @@ impl Drop for Cgroup {
     }
 }
 
+/// The names of the container groups under `root` (`box/NAME` in any hierarchy box uses), for
+/// a sweep to hold against the live containers. A group whose record is lost shows up here:
+/// its box process was killed before it wrote one, or an older box that knew nothing of
+/// cgroups swept the record.
+pub fn group_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = bases(root)
+        .iter()
+        .filter_map(|b| fs::read_dir(b.join(PARENT)).ok())
+        .flat_map(|rd| rd.flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A handle on whatever groups of container `name` exist under `root`, to be removed by
+/// dropping it. The caller must hold the name (its state claim), so no live container owns
+/// them.
+pub fn leftover(root: &Path, name: &str) -> Option<Cgroup> {
+    let mode = detect(root).ok()?;
+    let dirs: Vec<PathBuf> = bases(root)
+        .iter()
+        .map(|b| b.join(PARENT).join(name))
+        .filter(|d| d.is_dir())
+        .collect();
+    Some(Cgroup {
+        mode,
+        dirs,
+        memory_limit: None,
+        oom_base: 0,
+    })
+}
+
+/// The hierarchies box makes groups in under `root`: the root itself on v2, else one per v1
+/// controller.
+fn bases(root: &Path) -> Vec<PathBuf> {
+    match detect(root) {
+        Ok(Mode::V2) => vec![root.to_path_buf()],
+        Ok(Mode::V1 | Mode::Hybrid) => v1::hierarchies(root).into_iter().map(|(_, d)| d).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// The OOM report for a container that ended with `status` after `kills` OOM kills in it:
 /// `killed by the OOM killer: memory limit 64 MiB reached` when the payload died of it (exit
 /// status 137, SIGKILL), a note naming the count when only some other process did. The
@@ -766,6 +811,31 @@ pub(crate) mod tests {
         for c in v1::CONTROLLERS {
             assert!(!r.join(c).join("box").exists(), "{c}/box left behind");
         }
+        fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn groups_without_a_record_are_found_by_name() {
+        let r = fixture("orphans");
+        for c in ["memory", "cpu", "pids"] {
+            files(&r.join(c), &[("cgroup.procs", "")]);
+        }
+        assert!(group_names(&r).is_empty());
+        for d in [
+            "memory/box/c1",
+            "pids/box/c1",
+            "cpu/box/c2",
+            "memory/other/c3",
+        ] {
+            fs::create_dir_all(r.join(d)).unwrap();
+        }
+        fs::write(r.join("cpu/box/not-a-group"), "").unwrap();
+        assert_eq!(group_names(&r), vec!["c1", "c2"]);
+        let cg = leftover(&r, "c1").unwrap();
+        assert_eq!(cg.dirs(), &[r.join("memory/box/c1"), r.join("pids/box/c1")]);
+        drop(cg);
+        assert_eq!(group_names(&r), vec!["c2"]);
+        assert!(!r.join("memory/box").exists() && r.join("cpu/box/c2").is_dir());
         fs::remove_dir_all(&r).unwrap();
     }
 
