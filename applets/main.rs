@@ -2,7 +2,9 @@
 //! arguments, make one library call, map the result to an exit status.
 
 mod container;
+mod cpuburn;
 mod fetch_rootfs;
+mod memhog;
 
 use boxrt::error::EXIT_BOX;
 use boxrt::multicall::{self, Dispatch};
@@ -26,6 +28,18 @@ const APPLETS: &[Applet] = &[
         name: "fetch-rootfs",
         summary: "download, verify and safely unpack a root filesystem; install box into it",
         run: fetch_rootfs::main,
+        link: true,
+    },
+    Applet {
+        name: "cpuburn",
+        summary: "spin threads and report the CPU time they got",
+        run: cpuburn::main,
+        link: true,
+    },
+    Applet {
+        name: "memhog",
+        summary: "allocate and touch memory step by step",
+        run: memhog::main,
         link: true,
     },
 ];

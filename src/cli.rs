@@ -83,6 +83,23 @@ pub fn unknown(opt: &str) -> Error {
     Error::msg(format!("unknown option {opt}"), "see --help")
 }
 
+/// A duration in seconds as given to option `opt`: `5`, `0.5`, `2.25`.
+pub fn seconds(opt: &str, v: &str) -> Result<std::time::Duration> {
+    let what = || format!("{opt} {v}");
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return Err(Error::msg(
+            what(),
+            "not a number of seconds (like 5 or 0.5)",
+        ));
+    }
+    let secs: f64 = v
+        .parse()
+        .map_err(|_| Error::msg(what(), "not a number of seconds (like 5 or 0.5)"))?;
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| Error::msg(what(), "too long"))
+}
+
 /// True when `--help` or `-h` appears before any `--`.
 pub fn wants_help(args: &[String]) -> bool {
     args.iter()
@@ -141,6 +158,23 @@ mod tests {
         let mut p = parser(&["--force=yes", "x"]);
         p.next_arg().unwrap();
         assert!(p.next_arg().is_err());
+    }
+
+    #[test]
+    fn seconds_are_plain_decimals() {
+        use std::time::Duration;
+        assert_eq!(seconds("--hold", "5").unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            seconds("--hold", "0.5").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(seconds("--hold", "0").unwrap(), Duration::ZERO);
+        for bad in ["", "-1", "soon", "1e3", "inf", "NaN", "1.2.3", "."] {
+            assert_eq!(
+                seconds("--hold", bad).unwrap_err().to_string(),
+                format!("--hold {bad}: not a number of seconds (like 5 or 0.5)")
+            );
+        }
     }
 
     #[test]

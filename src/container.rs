@@ -5,6 +5,7 @@
 //! child is killed and reaped, the state directory removed), so an early `?` return anywhere
 //! below leaves nothing behind, and the order of release is the reverse of acquisition.
 
+use crate::cgroups::{self, Cgroup};
 use crate::channel::{Channel, Msg};
 use crate::command;
 use crate::error::{Error, Result};
@@ -15,6 +16,7 @@ use crate::spec::{Spec, TtyMode, DEFAULT_PATH};
 use crate::state::{self, Record};
 use crate::supervisor::{Child, Supervisor};
 use crate::sys::{process, signal, sock, tty};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// The namespaces every container gets.
@@ -45,13 +47,25 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
 
     // 2. Claim the name; reclaim what dead box processes left behind.
     sweep(run_root);
+    if run_root == Path::new(state::RUN_DIR) {
+        sweep_groups(run_root, &cgroup_root());
+    }
     let (claim, leftover) = state::claim(run_root, &spec.name)?;
     if let Some(rec) = leftover {
         reclaim(&rec);
     }
     crate::debug!("claimed {}", claim.dir().display());
 
-    // 3. The child's configuration, computed here so the child only executes it.
+    // 3. The cgroup, limits written, before the child exists. The record names it from now
+    //    on, so even a SIGKILL of box leaves the next box command enough to remove it.
+    let cgroup = Cgroup::create(&cgroup_root(), &spec.name, &spec.limits)?;
+    let mut rec = record(spec, &prep, 0);
+    cgroup.describe(&mut rec);
+    claim.write(&rec)?;
+    // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it is moved in below.
+    let into_cgroup = cgroup.clone_target()?;
+
+    // The child's configuration, computed here so the child only executes it.
     let plan = mounts::plan(&prep.rootfs);
     let cstr =
         |what: &str, v: &[String]| process::cstrings(v).map_err(|e| Error::io(what.to_string(), e));
@@ -80,7 +94,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         .map_err(|e| Error::io("create signalfd", e))?;
     let (ours, theirs) = sock::seqpacket_pair().map_err(|e| Error::io("create socketpair", e))?;
     crate::debug!("clone into new mount, pid, uts, net, ipc namespaces");
-    let mut child = match process::clone_fork(NAMESPACES, None) {
+    let mut child = match process::clone_fork(NAMESPACES, into_cgroup.as_ref().map(|f| f.as_fd())) {
         Err(e) => return Err(Error::io("clone into new namespaces", e)),
         Ok(process::Forked::Child) => {
             drop(ours);
@@ -92,9 +106,14 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     let chan = Channel::new(ours);
     crate::debug!("child is pid {}", child.pid());
 
-    // 5. Record it, place it, let it go. A child that already failed shows up as a message
-    //    and an exit in the supervisor, so a failed send is not an error here.
-    claim.write(&record(spec, &prep, child.pid()))?;
+    // 5. Place it, record it, let it go. The child enters its cgroup namespace after "go",
+    //    once it is in its groups. A child that already failed shows up as a message and an
+    //    exit in the supervisor, so a failed send is not an error here.
+    if into_cgroup.is_none() {
+        cgroup.place(child.pid())?;
+    }
+    rec.init_pid = child.pid();
+    claim.write(&rec)?;
     if let Err(e) = chan.send(&Msg::Go, None) {
         crate::debug!("send go: {e}");
     }
@@ -103,11 +122,26 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     let outcome = Supervisor::new(&mut child, chan, sigfd, spec.stop_timeout).run()?;
     crate::debug!("container exited: {:?}", outcome.exit);
 
-    // 7. Cleanup: `child` is reaped; `claim` removes the state directory when dropped.
-    match outcome.failure {
-        Some(e) => Err(e),
-        None => Ok(outcome.exit.status()),
+    // 7. Report, from the kernel's own OOM counter whether the OOM killer acted. Cleanup:
+    //    `child` is reaped; `cgroup` kills leftovers and removes the groups, `claim` the state
+    //    directory, when dropped.
+    if let Some(e) = outcome.failure {
+        return Err(e);
     }
+    let status = outcome.exit.status();
+    match cgroup.oom_report(status) {
+        Some(e) => Err(e),
+        None => Ok(status),
+    }
+}
+
+/// Where the cgroup file systems are: /sys/fs/cgroup, unless `BOX_CGROUP_ROOT` says otherwise
+/// (the tests point it at a hybrid machine's cgroup2 mount, /sys/fs/cgroup/unified, to run
+/// the v2 path against the real kernel).
+fn cgroup_root() -> PathBuf {
+    std::env::var_os("BOX_CGROUP_ROOT")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(cgroups::ROOT), PathBuf::from)
 }
 
 /// Facts checked and computed before anything is created.
@@ -176,6 +210,7 @@ fn record(spec: &Spec, prep: &Prepared, init_pid: process::pid_t) -> Record {
     };
     rec.set("hostname", &spec.hostname);
     rec.set("net", "none");
+    rec.set("limits", spec.limits.to_string());
     rec
 }
 
@@ -198,13 +233,38 @@ pub fn sweep(run_root: &Path) {
     }
 }
 
-/// Release what a dead container's record names. The processes are already gone (the init
+/// Remove container groups under `cg_root` that no live container in `run_root` owns: their
+/// record was lost (box killed before it wrote one, or swept by a box that knew nothing of
+/// cgroups). Holding the name's claim while removing them keeps a container of that name from
+/// starting meanwhile; a live container holds its claim, and its groups are skipped.
+///
+/// Only meaningful for the state root that goes with `cg_root`: judged against another one
+/// (a test's private state root), every group would look orphaned.
+pub fn sweep_groups(run_root: &Path, cg_root: &Path) {
+    for name in cgroups::group_names(cg_root) {
+        if crate::spec::check_name(&name).is_err() {
+            continue;
+        }
+        if let Ok((claim, rec)) = state::claim(run_root, &name) {
+            crate::debug!("remove the orphaned cgroups of {name}");
+            if let Some(rec) = rec {
+                reclaim(&rec);
+            }
+            drop(cgroups::leftover(cg_root, &name));
+            drop(claim);
+        }
+    }
+}
+
+/// Release what a dead container's record names. Its processes are gone or going (the init
 /// died with its box process, the PID namespace with the init); its mounts lived in its own
-/// mount namespace and went with it.
+/// mount namespace and went with it. Its cgroups remain: dropping the handle kills whatever
+/// is still in them and removes them.
 pub fn reclaim(rec: &Record) {
     crate::debug!(
         "reclaim leftovers of {} (box pid {})",
         rec.name,
         rec.box_pid
     );
+    drop(Cgroup::from_record(rec));
 }

@@ -82,6 +82,12 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
         Err(e) => return Err(Error::io("wait for the parent", e)),
     }
     crate::debug!("child: go");
+    // The parent put us in our cgroup before "go" (clone3 did on v2, a write to cgroup.procs
+    // on v1), so a cgroup namespace made now is rooted there: /proc/self/cgroup inside shows
+    // `/`, and no host cgroup path is visible.
+    crate::debug!("child: enter a new cgroup namespace");
+    process::unshare(process::CLONE_NEWCGROUP)
+        .map_err(|e| Error::io("enter a new cgroup namespace", e))?;
     net::link_up("lo").map_err(|e| Error::io("bring up lo", e))?;
     process::sethostname(cfg.hostname)
         .map_err(|e| Error::io(format!("set hostname {}", cfg.hostname), e))?;

@@ -7,16 +7,20 @@
 //!    ([`command`] resolves it inside the rootfs) before anything is created.
 //! 2. [`state`] claims `/run/box/NAME` under a lock; leftovers of dead box processes are
 //!    reclaimed.
-//! 3. [`mounts`] plans the child's file system view; signals are blocked.
+//! 3. [`cgroups`] detects the cgroup layout (v2, hybrid, v1), makes the container's group(s)
+//!    and writes the limits; [`mounts`] plans the child's file system view; signals are
+//!    blocked.
 //! 4. [`sys::process::clone_fork`] makes the child in new mount, PID, UTS, network and IPC
-//!    namespaces; it waits on the [`channel`].
-//! 5. The parent records the container and sends "go".
+//!    namespaces (on cgroup v2 straight into its group); it waits on the [`channel`].
+//! 5. The parent moves the child into its groups (v1), records the container, sends "go".
 //! 6. [`supervisor`] waits: forwards signals, proxies the terminal, collects the exit status
-//!    and any failure the child reports by name.
+//!    and any failure the child reports by name; the kernel's OOM counter says whether the
+//!    OOM killer ended it.
 //! 7. Everything is released by `Drop`, on every path.
 //!
 //! Child ([`init`], inside the namespaces):
-//! 1. `lo` up, hostname, [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
+//! 1. A cgroup namespace (rooted at its group), `lo` up, hostname, [`mounts::apply`]
+//!    (pivot_root, /proc, /sys, /dev, masks).
 //! 2. Hardening: [`caps`] cut to Docker's default set, no_new_privs.
 //! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
 //!    PID 1: reap zombies, forward signals, exit with the payload's status.
@@ -29,7 +33,9 @@
 
 #![deny(unsafe_code)]
 
+pub mod apps;
 pub mod caps;
+pub mod cgroups;
 pub mod channel;
 pub mod cli;
 pub mod command;
@@ -40,6 +46,7 @@ pub mod log;
 pub mod mounts;
 pub mod multicall;
 pub mod rootfs;
+pub mod size;
 pub mod spec;
 pub mod state;
 pub mod supervisor;

@@ -1,6 +1,7 @@
 //! What the user asked for: `box container ROOTFS NAME [options] [-- CMD...]`, parsed and
 //! checked for shape (names, values) without touching the system.
 
+use crate::cgroups::{Cpus, Limits};
 use crate::cli::{self, Arg, Parser};
 use crate::error::{Error, Result};
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub struct Spec {
     pub tty: TtyMode,
     pub stop_timeout: u64,
     pub verbose: bool,
+    /// `--memory`, `--cpus`, `--pids`.
+    pub limits: Limits,
 }
 
 pub const CONTAINER_USAGE: &str = "\
@@ -60,11 +63,17 @@ options:
                       are terminals)
   --stop-timeout S    after a forwarded SIGTERM, SIGKILL the container if it still runs after S
                       seconds (default 10)
+  --memory SIZE       memory limit (like 64M or 1G: binary units, at least 4M); swap is off
+                      for the container, and if the OOM killer ends CMD, box says so
+  --cpus N            CPU time limit in CPUs, fractional (0.5 = half of one CPU, at least
+                      0.01)
+  --pids N            at most N tasks (processes and threads) in the container, at least 2
   -v, --verbose       narrate every step with timings (same as BOX_LOG=debug)
   -h, --help          show this help
 
 NAME is a hostname label: letters, digits and '-', at most 63 bytes, not starting or ending
-with '-'. The running container's state is in /run/box/NAME.
+with '-'. The running container's state is in /run/box/NAME; its cgroup is box/NAME
+under /sys/fs/cgroup (cgroup v2) or under each v1 controller's hierarchy.
 exit status: CMD's, or 125 when box itself fails, 126 when CMD cannot be run, 127 when it is
 not found in ROOTFS.";
 
@@ -81,6 +90,7 @@ impl Spec {
         let mut tty = TtyMode::Auto;
         let mut stop_timeout = DEFAULT_STOP_TIMEOUT;
         let mut verbose = false;
+        let mut limits = Limits::default();
         while let Some(arg) = p.next_arg()? {
             match arg {
                 Arg::DashDash => {
@@ -128,6 +138,9 @@ impl Spec {
                             Error::msg(format!("--stop-timeout {v}"), "not a number of seconds")
                         })?;
                     }
+                    "--memory" => limits.memory = Some(Limits::parse_memory(&p.value(&o)?)?),
+                    "--cpus" => limits.cpus = Some(Cpus::parse(&p.value(&o)?)?),
+                    "--pids" => limits.pids = Some(Limits::parse_pids(&p.value(&o)?)?),
                     "-v" | "--verbose" => verbose = true,
                     _ => return Err(cli::unknown(&o)),
                 },
@@ -162,6 +175,7 @@ impl Spec {
             tty,
             stop_timeout,
             verbose,
+            limits,
         })
     }
 
@@ -257,6 +271,24 @@ mod tests {
         assert_eq!(s.net, NetMode::None);
         assert_eq!(s.tty, TtyMode::Auto);
         assert_eq!(s.stop_timeout, 10);
+        assert!(s.limits.is_empty());
+    }
+
+    #[test]
+    fn limits() {
+        let s = parse(&["r", "c1", "--memory", "64M", "--cpus=0.5", "--pids", "20"]).unwrap();
+        assert_eq!(s.limits.memory, Some(64 << 20));
+        assert_eq!(s.limits.cpus.unwrap().quota_us(), 50_000);
+        assert_eq!(s.limits.pids, Some(20));
+        let err = |a: &[&str]| parse(a).unwrap_err().to_string();
+        assert!(err(&["r", "c1", "--memory", "64Q"]).starts_with("--memory 64Q: unknown unit"));
+        assert!(err(&["r", "c1", "--memory", "1M"]).starts_with("--memory 1M: below the minimum"));
+        assert!(err(&["r", "c1", "--cpus", "lots"]).starts_with("--cpus lots: not a number"));
+        assert!(err(&["r", "c1", "--pids", "0"]).starts_with("--pids 0: below the minimum"));
+        assert_eq!(
+            err(&["r", "c1", "--memory"]),
+            "option --memory: needs a value"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod dirfd;
 pub mod fs;
 pub mod net;
 pub mod process;
+pub mod resource;
 pub mod signal;
 pub mod sock;
 pub mod tty;
