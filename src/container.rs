@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::init;
 use crate::log;
 use crate::mounts;
+use crate::net;
 use crate::spec::{Spec, TtyMode, DEFAULT_PATH};
 use crate::state::{self, Record};
 use crate::supervisor::{Child, Supervisor};
@@ -50,6 +51,10 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         reclaim(&rec);
     }
     crate::debug!("claimed {}", claim.dir().display());
+    let mut rec = record(spec, &prep);
+    // The address is recorded before clone, so a box killed from here on leaves a record
+    // that names everything to reclaim.
+    let network = prep.net.prepare(&spec.name, run_root, &claim, &mut rec)?;
 
     // 3. The child's configuration, computed here so the child only executes it.
     let plan = mounts::plan(&prep.rootfs);
@@ -67,6 +72,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         argv: cstr("command arguments", &spec.cmd)?,
         envp: cstr("environment", &prep.env)?,
         tty: prep.tty,
+        net: network.inside(),
     };
 
     // 4. Clone the child into its namespaces. Signals are blocked first so none is lost
@@ -92,9 +98,12 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     let chan = Channel::new(ours);
     crate::debug!("child is pid {}", child.pid());
 
-    // 5. Record it, place it, let it go. A child that already failed shows up as a message
-    //    and an exit in the supervisor, so a failed send is not an error here.
-    claim.write(&record(spec, &prep, child.pid()))?;
+    // 5. Place it, record it, let it go. A child that already failed shows up as a message
+    //    and an exit in the supervisor, so a failed send is not an error here. The host veth
+    //    is dropped (detached from the bridge) before `claim`, whose record holds the address.
+    let _veth = network.attach(child.pid())?;
+    rec.init_pid = child.pid();
+    claim.write(&rec)?;
     if let Err(e) = chan.send(&Msg::Go, None) {
         crate::debug!("send go: {e}");
     }
@@ -118,6 +127,7 @@ struct Prepared {
     exec_path: PathBuf,
     env: Vec<String>,
     tty: bool,
+    net: net::Plan,
 }
 
 fn preflight(spec: &Spec) -> Result<Prepared> {
@@ -153,29 +163,32 @@ fn preflight(spec: &Spec) -> Result<Prepared> {
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
     let exec_path = command::find(&rootfs, &spec.cmd[0], path_var, &spec.workdir)?;
+    let box_subnet = std::env::var("BOX_SUBNET").ok();
+    let net = net::Plan::new(spec.net, spec.ip, box_subnet.as_deref())?;
     Ok(Prepared {
         rootfs,
         exec_path,
         env,
         tty,
+        net,
     })
 }
 
-fn record(spec: &Spec, prep: &Prepared, init_pid: process::pid_t) -> Record {
+/// The state record, without the init's pid (not known before clone).
+fn record(spec: &Spec, prep: &Prepared) -> Record {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut rec = Record {
         name: spec.name.clone(),
         box_pid: process::getpid(),
-        init_pid,
+        init_pid: 0,
         started,
         rootfs: prep.rootfs.display().to_string(),
         command: spec.cmd.join(" "),
         extra: Vec::new(),
     };
     rec.set("hostname", &spec.hostname);
-    rec.set("net", "none");
     rec
 }
 
@@ -207,4 +220,5 @@ pub fn reclaim(rec: &Record) {
         rec.name,
         rec.box_pid
     );
+    net::reclaim(rec);
 }

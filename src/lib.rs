@@ -35,6 +35,7 @@ pub mod init;
 pub mod log;
 pub mod mounts;
 pub mod multicall;
+pub mod net;
 pub mod spec;
 pub mod state;
 pub mod supervisor;

@@ -193,6 +193,18 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Every record under `root`, read without taking any lock: live ones and those of dead box
+/// processes not swept yet alike.
+pub fn records(root: &Path) -> Vec<Record> {
+    match fs::read_dir(root) {
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| read_record(&e.path()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn name_of(e: &Entry) -> &str {
     match e {
         Entry::Live(r) => &r.name,
