@@ -2,6 +2,9 @@
 //! arguments, make one library call, map the result to an exit status.
 
 mod container;
+mod echo_client;
+mod echo_server;
+mod ls;
 
 use boxrt::error::EXIT_BOX;
 use boxrt::multicall::{self, Dispatch};
@@ -14,12 +17,33 @@ pub struct Applet {
     pub link: bool,
 }
 
-const APPLETS: &[Applet] = &[Applet {
-    name: "container",
-    summary: "run a command in new namespaces on a root filesystem",
-    run: container::main,
-    link: true,
-}];
+const APPLETS: &[Applet] = &[
+    Applet {
+        name: "container",
+        summary: "run a command in new namespaces on a root filesystem",
+        run: container::main,
+        link: true,
+    },
+    // No link: one named `ls` would shadow the rootfs's own ls. Reached as `box ls`.
+    Applet {
+        name: "ls",
+        summary: "list the running containers",
+        run: ls::main,
+        link: false,
+    },
+    Applet {
+        name: "echo-server",
+        summary: "TCP server that greets with its hostname and echoes lines",
+        run: echo_server::main,
+        link: true,
+    },
+    Applet {
+        name: "echo-client",
+        summary: "talk to an echo-server: check the echo, measure latency or throughput",
+        run: echo_client::main,
+        link: true,
+    },
+];
 
 fn main() {
     boxrt::log::init();

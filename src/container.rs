@@ -194,21 +194,26 @@ fn record(spec: &Spec, prep: &Prepared) -> Record {
 
 /// Reclaim the leftovers of every container whose box process is gone.
 pub fn sweep(run_root: &Path) {
-    let entries = match state::scan(run_root) {
-        Ok(entries) => entries,
-        Err(e) => {
-            crate::debug!("sweep {}: {e}", run_root.display());
-            return;
-        }
-    };
-    for entry in entries {
-        if let state::Entry::Stale(claim, rec) = entry {
-            if let Some(rec) = rec {
-                reclaim(&rec);
+    if let Err(e) = running(run_root) {
+        crate::debug!("sweep {}: {e}", run_root.display());
+    }
+}
+
+/// The records of the running containers, after reclaiming the leftovers of dead ones.
+pub fn running(run_root: &Path) -> Result<Vec<Record>> {
+    let mut live = Vec::new();
+    for entry in state::scan(run_root)? {
+        match entry {
+            state::Entry::Live(rec) => live.push(rec),
+            state::Entry::Stale(claim, rec) => {
+                if let Some(rec) = rec {
+                    reclaim(&rec);
+                }
+                drop(claim); // removes the state directory
             }
-            drop(claim); // removes the state directory
         }
     }
+    Ok(live)
 }
 
 /// Release what a dead container's record names. The processes are already gone (the init

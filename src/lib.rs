@@ -25,6 +25,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod apps;
 pub mod caps;
 pub mod channel;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod container;
 pub mod error;
 pub mod init;
 pub mod log;
+pub mod ls;
 pub mod mounts;
 pub mod multicall;
 pub mod net;
