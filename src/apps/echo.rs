@@ -271,6 +271,7 @@ pub fn run_client(o: &ClientOptions, out: &mut dyn Write) -> Result<bool> {
             let echo = round_trip(&stream, &mut input, addr, &o.message)?;
             let ok = echo == o.message;
             print(out, echo)?;
+            close(&stream, &mut input);
             Ok(ok)
         }
         Mode::Count(n) => {
@@ -283,6 +284,7 @@ pub fn run_client(o: &ClientOptions, out: &mut dyn Write) -> Result<bool> {
                 ok &= echo == o.message;
             }
             print(out, latency_report(&mut rtts))?;
+            close(&stream, &mut input);
             Ok(ok)
         }
         Mode::Bench(length) => {
@@ -291,6 +293,15 @@ pub fn run_client(o: &ClientOptions, out: &mut dyn Write) -> Result<bool> {
             Ok(ok)
         }
     }
+}
+
+/// Close gracefully: say we are done, then wait for the server to close its side. The
+/// connection is then fully closed before this process exits; one still closing would hold
+/// the network namespace it lives in (a container's) after its last process is gone.
+fn close(stream: &TcpStream, input: &mut impl Read) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    while matches!(input.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 fn read_line(input: &mut impl BufRead, addr: SocketAddr, what: &str) -> Result<String> {

@@ -66,11 +66,17 @@ impl HostVeth {
 
 /// At exit the host end is only detached from the bridge (a fraction of a millisecond): the
 /// kernel deletes the pair itself when the container's network namespace goes with its last
-/// process. Deleting it here instead would make every container's exit wait for the RCU grace
-/// periods of a device unregistration, 15 to 40 ms on the machines measured. Detaching at
-/// once still matters: until the namespace is torn down, its `eth0` would answer ARP for an
-/// address that a new container may already hold, and the bridge could send that
-/// container's traffic to the dying one.
+/// process, some tens of milliseconds after box exits. Deleting it here instead makes every
+/// container's exit wait for the RCU grace periods of a device unregistration: a run of
+/// `/bin/true` took 35 ms instead of 6 ms on the machine measured. Detaching at once still
+/// matters: until the namespace is torn down, its `eth0` would answer ARP for an address that
+/// a new container may already hold, and the bridge could send that container's traffic to
+/// the dying one.
+///
+/// The namespace outlives its processes while a TCP connection of theirs is still closing
+/// (an orphaned socket holds it), and the detached pair with it, until TCP gives up (up to
+/// a couple of minutes when the peer vanished mid-close). It is invisible to every
+/// container, holds no address box hands out, and goes by itself.
 impl Drop for HostVeth {
     fn drop(&mut self) {
         match self.nl.apply(&[Request::detach(&self.name)]) {
