@@ -100,7 +100,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
 
     // 5. Place it, record it, let it go. A child that already failed shows up as a message
     //    and an exit in the supervisor, so a failed send is not an error here. The host veth
-    //    is dropped (detached from the bridge) before `claim`, whose record holds the address.
+    //    is dropped (deleted) before `claim`, whose record holds the address.
     let _veth = network.attach(child.pid())?;
     rec.init_pid = child.pid();
     claim.write(&rec)?;

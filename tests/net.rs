@@ -204,9 +204,7 @@ fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
-/// After a container exited: no state, not listed, and its host veth gone. The kernel deletes
-/// the pair with the container's network namespace, asynchronously, a few tens of
-/// milliseconds after the box process exits (box only detaches it), so that is waited for.
+/// After a container exited: no state, not listed, and its host veth gone.
 fn assert_net_clean(l: &Listed) {
     assert_clean(&l.name);
     assert!(
@@ -216,7 +214,7 @@ fn assert_net_clean(l: &Listed) {
     );
     let veth = l.veth.as_deref().unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || !link_exists(veth)),
+        !link_exists(veth),
         "host veth {veth} of {} left behind",
         l.name
     );

@@ -10,10 +10,10 @@
 //!    up, in one netlink request ([`veth`]).
 //! 3. Child, after "go" ([`setup_inside`]): `lo` up, the address on `eth0`, the default route
 //!    via the gateway, in one netlink batch from inside its own namespace.
-//! 4. Exit, on every path: the host end is detached from the bridge (`Drop`) and the kernel
-//!    deletes the pair with the container's network namespace; then the state record that
-//!    holds the address is removed. The leftovers of a box process that died are reclaimed by
-//!    the next box command ([`reclaim`]), which deletes the pair outright.
+//! 4. Exit, on every path: the host end is deleted (`Drop`; the peer goes with it), then the
+//!    state record that holds the address is removed, in that order, so an address is never
+//!    handed out while a link still carries it. The leftovers of a box process that died are
+//!    reclaimed the same way by the next box command ([`reclaim`]).
 //!
 //! The network is host-only: box never turns on IP forwarding or NAT. Containers reach the
 //! host and each other across the bridge, nothing else.
