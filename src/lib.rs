@@ -7,16 +7,19 @@
 //!    ([`command`] resolves it inside the rootfs) before anything is created.
 //! 2. [`state`] claims `/run/box/NAME` under a lock; leftovers of dead box processes are
 //!    reclaimed.
-//! 3. [`mounts`] plans the child's file system view; signals are blocked.
+//! 3. [`net`] picks the container's address (recorded in its state) and makes sure the
+//!    bridge `box0` is up; [`mounts`] plans the child's file system view; signals are blocked.
 //! 4. [`sys::process::clone_fork`] makes the child in new mount, PID, UTS, network and IPC
 //!    namespaces; it waits on the [`channel`].
-//! 5. The parent records the container and sends "go".
+//! 5. The parent creates the veth pair into the child's network namespace, records the
+//!    container and sends "go".
 //! 6. [`supervisor`] waits: forwards signals, proxies the terminal, collects the exit status
 //!    and any failure the child reports by name.
 //! 7. Everything is released by `Drop`, on every path.
 //!
 //! Child ([`init`], inside the namespaces):
-//! 1. `lo` up, hostname, [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
+//! 1. `lo` up (and `eth0`, its address and default route, over netlink), hostname,
+//!    [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
 //! 2. Hardening: [`caps`] cut to Docker's default set, no_new_privs.
 //! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
 //!    PID 1: reap zombies, forward signals, exit with the payload's status.
