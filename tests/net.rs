@@ -50,9 +50,14 @@ impl Running {
     }
 
     /// SIGTERM the box process (forwarded to the payload), wait; returns (status, stdout).
-    fn stop(mut self) -> (i32, String) {
+    fn stop(self) -> (i32, String) {
+        signal(self.pid(), "TERM");
+        self.wait()
+    }
+
+    /// Wait for the box process to exit; returns (status, stdout).
+    fn wait(mut self) -> (i32, String) {
         let mut child = self.child.take().unwrap();
-        signal(child.id(), "TERM");
         let status = wait_exit(&mut child);
         let mut out = String::new();
         child
@@ -176,6 +181,25 @@ fn wait_serving(c: &mut Running) -> Listed {
 
 fn connects(ip: Ipv4Addr, port: u16) -> bool {
     TcpStream::connect_timeout(&SocketAddr::new(ip.into(), port), Duration::from_secs(1)).is_ok()
+}
+
+/// `box container ROOTFS NAME [opts] -- CMD...` to completion; its stdout, after checking
+/// that it succeeded.
+fn run_ok(name: &str, opts: &[&str], cmd: &[&str]) -> String {
+    let root = rootfs().to_str().unwrap().to_string();
+    let mut args = vec!["container", &root, name];
+    args.extend(opts);
+    args.push("--");
+    args.extend(cmd);
+    let out = run_box(&args, LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "box {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// `box echo-client ARGS...` on the host: (status, stdout, stderr).
@@ -308,31 +332,11 @@ fn two_containers_on_port_7000_reach_the_host_and_each_other() {
     assert!(pids_with("echo-server").len() >= 2);
 
     // Container to container, across the bridge, both ways round.
-    let root = rootfs().to_str().unwrap().to_string();
     for (from, to, to_name) in [(&na, ipb, &nb), (&nb, ipa, &na)] {
-        let out = run_box(
-            &[
-                "container",
-                &root,
-                &format!("{from}-cli"),
-                "--",
-                "echo-client",
-                &to.to_string(),
-                "across",
-                "the",
-                "bridge",
-            ],
-            LIMIT,
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let to_s = to.to_string();
+        let cmd = ["echo-client", &to_s, "across", "the", "bridge"];
         assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            stdout,
+            run_ok(&format!("{from}-cli"), &[], &cmd),
             format!("hello from {to_name} ({to}:7000)\nacross the bridge\n")
         );
     }
@@ -391,27 +395,11 @@ fn twenty_containers_started_at_once_get_distinct_reachable_addresses() {
         signal(c.pid(), "TERM");
     }
     for c in all {
-        let (status, _) = c.stop_after_signal();
+        let (status, _) = c.wait();
         assert_eq!(status, 128 + 15);
     }
     for l in &listed {
         assert_net_clean(l);
-    }
-}
-
-impl Running {
-    /// Wait for a container already signalled.
-    fn stop_after_signal(mut self) -> (i32, String) {
-        let mut child = self.child.take().unwrap();
-        let status = wait_exit(&mut child);
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        (status, out)
     }
 }
 
@@ -449,30 +437,13 @@ fn a_killed_box_is_reclaimed_by_the_next_box_command() {
     assert!(!Path::new("/run/box").join(&n).exists());
     assert!(!link_exists(l.veth.as_deref().unwrap()));
     // Its address is free again: a new container may ask for exactly that one.
-    let root = rootfs().to_str().unwrap().to_string();
     let ip_s = ip.to_string();
-    let out = run_box(
-        &[
-            "container",
-            &root,
-            &n,
-            "--ip",
-            &ip_s,
-            "--",
-            "sh",
-            "-c",
-            "ip -4 -o addr show eth0",
-        ],
-        LIMIT,
+    let out = run_ok(
+        &n,
+        &["--ip", &ip_s],
+        &["ip", "-4", "-o", "addr", "show", "eth0"],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains(&format!("inet {ip}/16 ")), "{stdout}");
+    assert!(out.contains(&format!("inet {ip}/16 ")), "{out}");
     assert_clean(&n);
 }
 
