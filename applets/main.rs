@@ -3,7 +3,10 @@
 
 mod container;
 mod cpuburn;
+mod echo_client;
+mod echo_server;
 mod fetch_rootfs;
+mod ls;
 mod memhog;
 
 use boxrt::error::EXIT_BOX;
@@ -40,6 +43,25 @@ const APPLETS: &[Applet] = &[
         name: "memhog",
         summary: "allocate and touch memory step by step",
         run: memhog::main,
+        link: true,
+    },
+    // No link: one named `ls` would shadow the rootfs's own ls. Reached as `box ls`.
+    Applet {
+        name: "ls",
+        summary: "list the running containers",
+        run: ls::main,
+        link: false,
+    },
+    Applet {
+        name: "echo-server",
+        summary: "TCP server that greets with its hostname and echoes lines",
+        run: echo_server::main,
+        link: true,
+    },
+    Applet {
+        name: "echo-client",
+        summary: "talk to an echo-server: check the echo, measure latency or throughput",
+        run: echo_client::main,
         link: true,
     },
 ];

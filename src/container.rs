@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::init;
 use crate::log;
 use crate::mounts;
+use crate::net;
 use crate::spec::{Spec, TtyMode, DEFAULT_PATH};
 use crate::state::{self, Record};
 use crate::supervisor::{Child, Supervisor};
@@ -55,11 +56,14 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         reclaim(&rec);
     }
     crate::debug!("claimed {}", claim.dir().display());
+    let mut rec = record(spec, &prep);
+    // The address is recorded before clone, so a box killed from here on leaves a record
+    // that names everything to reclaim.
+    let network = prep.net.prepare(&spec.name, run_root, &claim, &mut rec)?;
 
     // 3. The cgroup, limits written, before the child exists. The record names it from now
     //    on, so even a SIGKILL of box leaves the next box command enough to remove it.
     let cgroup = Cgroup::create(&cgroup_root(), &spec.name, &spec.limits)?;
-    let mut rec = record(spec, &prep, 0);
     cgroup.describe(&mut rec);
     claim.write(&rec)?;
     // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it is moved in below.
@@ -81,6 +85,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         argv: cstr("command arguments", &spec.cmd)?,
         envp: cstr("environment", &prep.env)?,
         tty: prep.tty,
+        net: network.inside(),
     };
 
     // 4. Clone the child into its namespaces. Signals are blocked first so none is lost
@@ -108,10 +113,12 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
 
     // 5. Place it, record it, let it go. The child enters its cgroup namespace after "go",
     //    once it is in its groups. A child that already failed shows up as a message and an
-    //    exit in the supervisor, so a failed send is not an error here.
+    //    exit in the supervisor, so a failed send is not an error here. The host veth is
+    //    dropped (deleted) before `claim`, whose record holds the address.
     if into_cgroup.is_none() {
         cgroup.place(child.pid())?;
     }
+    let _veth = network.attach(child.pid())?;
     rec.init_pid = child.pid();
     claim.write(&rec)?;
     if let Err(e) = chan.send(&Msg::Go, None) {
@@ -152,6 +159,7 @@ struct Prepared {
     exec_path: PathBuf,
     env: Vec<String>,
     tty: bool,
+    net: net::Plan,
 }
 
 fn preflight(spec: &Spec) -> Result<Prepared> {
@@ -187,50 +195,58 @@ fn preflight(spec: &Spec) -> Result<Prepared> {
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
     let exec_path = command::find(&rootfs, &spec.cmd[0], path_var, &spec.workdir)?;
+    let box_subnet = std::env::var("BOX_SUBNET").ok();
+    let net = net::Plan::new(spec.net, spec.ip, box_subnet.as_deref())?;
     Ok(Prepared {
         rootfs,
         exec_path,
         env,
         tty,
+        net,
     })
 }
 
-fn record(spec: &Spec, prep: &Prepared, init_pid: process::pid_t) -> Record {
+/// The state record, without the init's pid (not known before clone).
+fn record(spec: &Spec, prep: &Prepared) -> Record {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut rec = Record {
         name: spec.name.clone(),
         box_pid: process::getpid(),
-        init_pid,
+        init_pid: 0,
         started,
         rootfs: prep.rootfs.display().to_string(),
         command: spec.cmd.join(" "),
         extra: Vec::new(),
     };
     rec.set("hostname", &spec.hostname);
-    rec.set("net", "none");
     rec.set("limits", spec.limits.to_string());
     rec
 }
 
 /// Reclaim the leftovers of every container whose box process is gone.
 pub fn sweep(run_root: &Path) {
-    let entries = match state::scan(run_root) {
-        Ok(entries) => entries,
-        Err(e) => {
-            crate::debug!("sweep {}: {e}", run_root.display());
-            return;
-        }
-    };
-    for entry in entries {
-        if let state::Entry::Stale(claim, rec) = entry {
-            if let Some(rec) = rec {
-                reclaim(&rec);
+    if let Err(e) = running(run_root) {
+        crate::debug!("sweep {}: {e}", run_root.display());
+    }
+}
+
+/// The records of the running containers, after reclaiming the leftovers of dead ones.
+pub fn running(run_root: &Path) -> Result<Vec<Record>> {
+    let mut live = Vec::new();
+    for entry in state::scan(run_root)? {
+        match entry {
+            state::Entry::Live(rec) => live.push(rec),
+            state::Entry::Stale(claim, rec) => {
+                if let Some(rec) = rec {
+                    reclaim(&rec);
+                }
+                drop(claim); // removes the state directory
             }
-            drop(claim); // removes the state directory
         }
     }
+    Ok(live)
 }
 
 /// Remove container groups under `cg_root` that no live container in `run_root` owns: their
@@ -266,5 +282,6 @@ pub fn reclaim(rec: &Record) {
         rec.name,
         rec.box_pid
     );
+    net::reclaim(rec);
     drop(Cgroup::from_record(rec));
 }

@@ -10,7 +10,7 @@ use crate::caps;
 use crate::channel::{Channel, Msg};
 use crate::error::{Error, Result, EXIT_BOX, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
 use crate::mounts::{self, Op};
-use crate::sys::{fs as sysfs, net, process, signal, sock, tty};
+use crate::sys::{fs as sysfs, process, signal, sock, tty};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -36,6 +36,8 @@ pub struct Config<'a> {
     pub envp: Vec<CString>,
     /// Give the payload a pseudo-terminal (the master goes to the parent).
     pub tty: bool,
+    /// The container's address and route; `None`: only `lo`.
+    pub net: Option<crate::net::Inside>,
 }
 
 /// The child's whole life. Never returns.
@@ -88,7 +90,7 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     crate::debug!("child: enter a new cgroup namespace");
     process::unshare(process::CLONE_NEWCGROUP)
         .map_err(|e| Error::io("enter a new cgroup namespace", e))?;
-    net::link_up("lo").map_err(|e| Error::io("bring up lo", e))?;
+    crate::net::setup_inside(cfg.net.as_ref())?;
     process::sethostname(cfg.hostname)
         .map_err(|e| Error::io(format!("set hostname {}", cfg.hostname), e))?;
     mounts::apply(cfg.plan)?;

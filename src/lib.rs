@@ -8,19 +8,21 @@
 //! 2. [`state`] claims `/run/box/NAME` under a lock; leftovers of dead box processes are
 //!    reclaimed.
 //! 3. [`cgroups`] detects the cgroup layout (v2, hybrid, v1), makes the container's group(s)
-//!    and writes the limits; [`mounts`] plans the child's file system view; signals are
-//!    blocked.
+//!    and writes the limits; [`net`] picks the container's address (recorded in its state)
+//!    and makes sure the bridge `box0` is up; [`mounts`] plans the child's file system view;
+//!    signals are blocked.
 //! 4. [`sys::process::clone_fork`] makes the child in new mount, PID, UTS, network and IPC
 //!    namespaces (on cgroup v2 straight into its group); it waits on the [`channel`].
-//! 5. The parent moves the child into its groups (v1), records the container, sends "go".
+//! 5. The parent moves the child into its groups (v1), creates the veth pair into the child's
+//!    network namespace, records the container and sends "go".
 //! 6. [`supervisor`] waits: forwards signals, proxies the terminal, collects the exit status
 //!    and any failure the child reports by name; the kernel's OOM counter says whether the
 //!    OOM killer ended it.
 //! 7. Everything is released by `Drop`, on every path.
 //!
 //! Child ([`init`], inside the namespaces):
-//! 1. A cgroup namespace (rooted at its group), `lo` up, hostname, [`mounts::apply`]
-//!    (pivot_root, /proc, /sys, /dev, masks).
+//! 1. A cgroup namespace (rooted at its group), `lo` up (and `eth0`, its address and default
+//!    route, over netlink), hostname, [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
 //! 2. Hardening: [`caps`] cut to Docker's default set, no_new_privs.
 //! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
 //!    PID 1: reap zombies, forward signals, exit with the payload's status.
@@ -43,8 +45,10 @@ pub mod container;
 pub mod error;
 pub mod init;
 pub mod log;
+pub mod ls;
 pub mod mounts;
 pub mod multicall;
+pub mod net;
 pub mod rootfs;
 pub mod size;
 pub mod spec;

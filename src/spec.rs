@@ -4,6 +4,7 @@
 use crate::cgroups::{Cpus, Limits};
 use crate::cli::{self, Arg, Parser};
 use crate::error::{Error, Result};
+use crate::net::ipam::{parse_wanted, Wanted};
 use std::path::PathBuf;
 
 /// The default command when none is given.
@@ -15,6 +16,9 @@ pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetMode {
+    /// A veth pair to the host bridge `box0`, an address of the container subnet, a default
+    /// route via the bridge (see [`crate::net`]).
+    Bridge,
     /// A network namespace with only `lo`, up.
     None,
 }
@@ -39,6 +43,8 @@ pub struct Spec {
     pub env: Vec<String>,
     pub workdir: PathBuf,
     pub net: NetMode,
+    /// `--ip`: the address asked for, checked against the subnet later.
+    pub ip: Option<Wanted>,
     pub tty: TtyMode,
     pub stop_timeout: u64,
     pub verbose: bool,
@@ -57,7 +63,11 @@ options:
   --hostname H        hostname inside (default: NAME)
   -e, --env KEY=VAL   set an environment variable (KEY alone passes the host's value)
   -w, --workdir DIR   working directory inside (default: /)
-  --net MODE          network: none (only lo, up)
+  --net MODE          network: bridge (default: a veth pair to the host bridge box0, an
+                      address of the container subnet, default route via the bridge) or
+                      none (only lo, up)
+  --ip ADDR[/N]       the container's address (default: the lowest free one); refused when
+                      taken or not a host address of the subnet
   -t, --tty           always give CMD a pseudo-terminal
   -T, --no-tty        never give CMD a pseudo-terminal (default: one when stdin and stdout
                       are terminals)
@@ -71,6 +81,8 @@ options:
   -v, --verbose       narrate every step with timings (same as BOX_LOG=debug)
   -h, --help          show this help
 
+The container subnet is 10.88.0.0/16 unless BOX_SUBNET says otherwise; its first host
+address (10.88.0.1) is the bridge's. The network is host-only: no forwarding, no NAT.
 NAME is a hostname label: letters, digits and '-', at most 63 bytes, not starting or ending
 with '-'. The running container's state is in /run/box/NAME; its cgroup is box/NAME
 under /sys/fs/cgroup (cgroup v2) or under each v1 controller's hierarchy.
@@ -86,7 +98,8 @@ impl Spec {
         let mut hostname = None;
         let mut env = Vec::new();
         let mut workdir = PathBuf::from("/");
-        let mut net = NetMode::None;
+        let mut net = NetMode::Bridge;
+        let mut ip = None;
         let mut tty = TtyMode::Auto;
         let mut stop_timeout = DEFAULT_STOP_TIMEOUT;
         let mut verbose = false;
@@ -124,12 +137,17 @@ impl Spec {
                     "--net" => {
                         let v = p.value(&o)?;
                         net = match v.as_str() {
+                            "bridge" => NetMode::Bridge,
                             "none" => NetMode::None,
                             _ => {
-                                return Err(Error::msg(format!("--net {v}"), "unknown mode (none)"))
+                                return Err(Error::msg(
+                                    format!("--net {v}"),
+                                    "unknown mode (bridge, none)",
+                                ))
                             }
                         };
                     }
+                    "--ip" => ip = Some(parse_wanted(&p.value(&o)?)?),
                     "-t" | "--tty" => tty = TtyMode::Always,
                     "-T" | "--no-tty" => tty = TtyMode::Never,
                     "--stop-timeout" => {
@@ -172,6 +190,7 @@ impl Spec {
             env,
             workdir,
             net,
+            ip,
             tty,
             stop_timeout,
             verbose,
@@ -268,7 +287,8 @@ mod tests {
         assert_eq!(s.rootfs, PathBuf::from("./r"));
         assert_eq!(s.cmd, vec!["/bin/sh"]);
         assert_eq!(s.workdir, PathBuf::from("/"));
-        assert_eq!(s.net, NetMode::None);
+        assert_eq!(s.net, NetMode::Bridge);
+        assert_eq!(s.ip, None);
         assert_eq!(s.tty, TtyMode::Auto);
         assert_eq!(s.stop_timeout, 10);
         assert!(s.limits.is_empty());
@@ -343,7 +363,7 @@ mod tests {
         );
         assert_eq!(
             err(&["r", "c1", "--net", "host"]),
-            "--net host: unknown mode (none)"
+            "--net host: unknown mode (bridge, none)"
         );
         assert_eq!(err(&["r", "c1", "-e", "=x"]), "-e =x: expected KEY=VALUE");
         assert_eq!(
@@ -353,6 +373,30 @@ mod tests {
         assert_eq!(
             err(&["r", "c1", "--stop-timeout", "soon"]),
             "--stop-timeout soon: not a number of seconds"
+        );
+    }
+
+    #[test]
+    fn network_mode_and_address() {
+        assert_eq!(
+            parse(&["r", "c1", "--net", "none"]).unwrap().net,
+            NetMode::None
+        );
+        assert_eq!(
+            parse(&["r", "c1", "--net=bridge"]).unwrap().net,
+            NetMode::Bridge
+        );
+        let s = parse(&["r", "c1", "--ip=10.88.0.9/16"]).unwrap();
+        assert_eq!(
+            s.ip,
+            Some(Wanted {
+                addr: std::net::Ipv4Addr::new(10, 88, 0, 9),
+                prefix: Some(16)
+            })
+        );
+        assert_eq!(
+            parse(&["r", "c1", "--ip", "x"]).unwrap_err().to_string(),
+            "--ip x: expected an IPv4 address like 10.88.0.5/16"
         );
     }
 

@@ -96,17 +96,24 @@ pub struct Claim {
     lock: File,
 }
 
+/// Prefix of a claim being made: a locked directory not yet moved to its name.
+const NEW_PREFIX: &str = ".new-";
+
 /// Take `name` under `root`. A live holder is an error naming its pid; leftovers of a dead
 /// holder are returned so the caller can reclaim what they name.
+///
+/// A new name never appears unlocked: the directory is made and locked under a temporary
+/// name, then renamed into place (RENAME_NOREPLACE). Were it made in place and locked after,
+/// a concurrent [`scan`] could lock it in between, take it for a dead box's leftovers and
+/// make this claim fail as "already running".
 pub fn claim(root: &Path, name: &str) -> Result<(Claim, Option<Record>)> {
     make_root(root)?;
     let dir = root.join(name);
     loop {
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(format!("create {}", dir.display()), e)),
+        if let Some(claim) = claim_new(root, &dir, name)? {
+            return Ok((claim, None));
         }
+        // The name exists: a live container, or leftovers to take over.
         match try_lock(&dir)? {
             Lock::Gone => continue, // removed between mkdir and open: start over
             Lock::Held => {
@@ -124,6 +131,40 @@ pub fn claim(root: &Path, name: &str) -> Result<(Claim, Option<Record>)> {
             Lock::Taken(lock) => {
                 let leftover = read_record(&dir);
                 return Ok((Claim { dir, lock }, leftover));
+            }
+        }
+    }
+}
+
+/// Make `dir` already locked; `None` when something is at that name.
+fn claim_new(root: &Path, dir: &Path, name: &str) -> Result<Option<Claim>> {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = root.join(format!("{NEW_PREFIX}{name}-{}-{n}", std::process::id()));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&tmp)
+        .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+    let lock = match File::open(&tmp) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = fs::remove_dir(&tmp);
+            return Err(Error::io(format!("open {}", tmp.display()), e));
+        }
+    };
+    // Nobody else knows this directory yet, so the lock is ours at once.
+    let locked = sysfs::flock(lock.as_fd(), true, true);
+    let moved = locked.and_then(|_| sysfs::rename_noreplace(&tmp, dir));
+    match moved {
+        Ok(()) => Ok(Some(Claim {
+            dir: dir.to_path_buf(),
+            lock,
+        })),
+        Err(e) => {
+            let _ = fs::remove_dir(&tmp);
+            match e.raw_os_error() {
+                Some(libc::EEXIST) => Ok(None),
+                _ => Err(Error::io(format!("create {}", dir.display()), e)),
             }
         }
     }
@@ -176,6 +217,16 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>> {
         if !ent.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
+        let file_name = ent.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = file_name.strip_prefix(NEW_PREFIX) {
+            // A claim being made (left alone: it is not locked yet for a moment), or one
+            // whose box process died before moving it into place (removed).
+            let pid = rest.rsplit('-').nth(1).and_then(|p| p.parse().ok());
+            if pid.is_some_and(|p| !process_alive(p)) {
+                let _ = fs::remove_dir(&dir);
+            }
+            continue;
+        }
         match try_lock(&dir)? {
             Lock::Gone => {}
             Lock::Held => {
@@ -191,6 +242,22 @@ pub fn scan(root: &Path) -> Result<Vec<Entry>> {
     }
     out.sort_by(|a, b| name_of(a).cmp(name_of(b)));
     Ok(out)
+}
+
+/// Every record under `root`, read without taking any lock: live ones and those of dead box
+/// processes not swept yet alike.
+pub fn records(root: &Path) -> Vec<Record> {
+    match fs::read_dir(root) {
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| read_record(&e.path()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn process_alive(pid: i32) -> bool {
+    !matches!(crate::sys::process::kill(pid, 0), Err(e) if e.raw_os_error() == Some(libc::ESRCH))
 }
 
 fn name_of(e: &Entry) -> &str {
@@ -297,6 +364,43 @@ mod tests {
         let (c, leftover) = claim(&root, "c1").unwrap();
         assert!(leftover.is_none());
         drop(c);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_scan_never_takes_a_claim_being_made_for_leftovers() {
+        // Sweeps run by every box command; claims must not fail while one runs.
+        let root = root("race");
+        make_root(&root).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sweeper = {
+            let (root, stop) = (root.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    drop(scan(&root).unwrap());
+                }
+            })
+        };
+        for i in 0..2000 {
+            let (c, leftover) = claim(&root, &format!("c{}", i % 7)).unwrap();
+            assert!(leftover.is_none());
+            drop(c);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sweeper.join().unwrap();
+        // A claim abandoned half-way (its box died) is removed by the next scan; one whose
+        // process lives is left alone.
+        let dead = i32::MAX; // above pid_max: no such process
+        fs::create_dir(root.join(format!(".new-c9-{dead}-1"))).unwrap();
+        let alive = root.join(format!(".new-c9-{}-1", std::process::id()));
+        fs::create_dir(&alive).unwrap();
+        assert!(scan(&root).unwrap().is_empty());
+        let left: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(left, vec![alive]);
         fs::remove_dir_all(&root).unwrap();
     }
 

@@ -3,4 +3,5 @@
 //! a `Write` so unit tests can read it; applets/<name>.rs is the thin wrapper.
 
 pub mod cpuburn;
+pub mod echo;
 pub mod memhog;

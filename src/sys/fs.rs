@@ -170,3 +170,21 @@ pub fn flock(fd: BorrowedFd<'_>, exclusive: bool, nonblock: bool) -> io::Result<
         Err(e) => Err(e),
     }
 }
+
+/// renameat2(2) with RENAME_NOREPLACE: move `from` to `to` atomically, failing with EEXIST
+/// instead of replacing whatever is at `to` (a plain rename would replace an empty directory).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (path_cstr(from)?, path_cstr(to)?);
+    // SAFETY: both strings are alive for the call; AT_FDCWD makes the paths as given.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })?;
+    Ok(())
+}
