@@ -221,7 +221,9 @@ fn record(spec: &Spec, prep: &Prepared) -> Record {
         extra: Vec::new(),
     };
     rec.set("hostname", &spec.hostname);
-    rec.set("limits", spec.limits.to_string());
+    if let Some(limits) = spec.limits.compact() {
+        rec.set("limits", limits);
+    }
     rec
 }
 

@@ -401,6 +401,17 @@ fn the_limits_are_written_and_the_container_is_in_its_groups() {
     }
     let host_view = read(PathBuf::from(format!("/proc/{pid}/cgroup")));
     assert!(host_view.contains(&format!("/box/{n}")), "{host_view}");
+    // box ls shows the limits in one column.
+    let table = String::from_utf8(run_box(&["ls"], Duration::from_secs(30)).stdout).unwrap();
+    let row = table
+        .lines()
+        .find(|r| r.starts_with(&format!("{n} ")))
+        .unwrap_or_else(|| panic!("{n} not in box ls:\n{table}"));
+    assert_eq!(
+        row.split_whitespace().nth(3),
+        Some("memory=64MiB,cpus=0.5,pids=20"),
+        "{table}"
+    );
     assert_eq!(release(&n, child), 0);
     assert_gone(&n);
 }

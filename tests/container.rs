@@ -149,12 +149,30 @@ fn every_namespace_is_new_and_lo_is_up() {
         return;
     }
     let n = name("ns");
-    let (code, out, err) = sh(
-        &n,
-        "for ns in mnt pid uts net ipc; do readlink /proc/self/ns/$ns; done; \
-         ls /sys/class/net; cat /sys/class/net/lo/flags",
+    let root = rootfs().to_str().unwrap().to_string();
+    let script = "for ns in mnt pid uts net ipc; do readlink /proc/self/ns/$ns; done; \
+                  ls /sys/class/net; cat /sys/class/net/lo/flags";
+    let out = run_box(
+        &[
+            "container",
+            &root,
+            &n,
+            "--net",
+            "none",
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ],
+        LIMIT,
     );
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = out.lines().collect();
     for (i, ns) in ["mnt", "pid", "uts", "net", "ipc"].iter().enumerate() {
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
@@ -165,7 +183,7 @@ fn every_namespace_is_new_and_lo_is_up() {
             "{ns} namespace is the host's"
         );
     }
-    // Only lo, and it is up (IFF_UP | IFF_LOOPBACK = 0x9).
+    // With --net none: only lo, and it is up (IFF_UP | IFF_LOOPBACK = 0x9).
     assert_eq!(&lines[5..], &["lo", "0x9"], "{out}");
     assert_clean(&n);
 }

@@ -485,7 +485,9 @@ fn assert_runs_in_a_container(root: &Path, tag: &str) {
     let script = "test -x /usr/local/bin/box || exit 2; \
                   for l in echo-server echo-client memhog cpuburn; do \
                   [ \"$(readlink /usr/local/bin/$l)\" = box ] || exit 3; done; \
-                  box --list >/dev/null || exit 4; echo inside-ok";
+                  box --list >/dev/null || exit 4; \
+                  for a in echo-server echo-client memhog cpuburn; do \
+                  $a --help | grep -q \"^usage: $a\" || exit 5; done; echo inside-ok";
     let out = run_box(&["container", r, &n, "--", "/bin/sh", "-c", script], LIMIT);
     assert_eq!(
         out.status.code(),

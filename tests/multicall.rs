@@ -58,7 +58,11 @@ fn install_makes_links_that_dispatch_by_name() {
     let link = dir.join("container");
     assert!(out.lines().any(|l| l == link.to_str().unwrap()), "{out}");
     let (_, list, _) = run(Command::new(box_bin()).arg("--list"));
-    assert_eq!(out.lines().count(), list.lines().filter(|l| *l != "ls").count(), "{out}");
+    assert_eq!(
+        out.lines().count(),
+        list.lines().filter(|l| *l != "ls").count(),
+        "{out}"
+    );
     assert_eq!(std::fs::read_link(&link).unwrap(), box_bin());
     // Called through the link, the applet runs with no `box` word in front.
     let (code, out, _) = run(Command::new(&link).arg("--help"));

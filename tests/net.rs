@@ -275,7 +275,7 @@ fn echo_server_in_a_container_answers_the_host() {
         .collect();
     assert_eq!(row[1], l.init_pid.to_string());
     assert_eq!(row[2], ip.to_string());
-    assert_eq!(row[3], "-"); // no limits on this branch
+    assert_eq!(row[3], "-"); // no limits given
 
     // The link is one end of a veth pair attached to box0; the other end is eth0 inside.
     let veth = l.veth.clone().unwrap();

@@ -157,6 +157,24 @@ impl Limits {
 }
 
 /// `memory 64 MiB, cpus 0.5, pids 20`, or `none`.
+impl Limits {
+    /// One token for tables and records (`memory=64MiB,cpus=0.5,pids=20`); `None` without
+    /// limits.
+    pub fn compact(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(m) = self.memory {
+            parts.push(format!("memory={}", size::format(m).replace(' ', "")));
+        }
+        if let Some(c) = self.cpus {
+            parts.push(format!("cpus={c}"));
+        }
+        if let Some(p) = self.pids {
+            parts.push(format!("pids={p}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(","))
+    }
+}
+
 impl fmt::Display for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
@@ -741,6 +759,11 @@ pub(crate) mod tests {
             pids: Some(20),
         };
         assert_eq!(l.to_string(), "memory 64 MiB, cpus 0.5, pids 20");
+        assert_eq!(
+            l.compact().as_deref(),
+            Some("memory=64MiB,cpus=0.5,pids=20")
+        );
+        assert_eq!(Limits::default().compact(), None);
         assert_eq!(
             l.needs(),
             vec![
