@@ -27,30 +27,18 @@ const APPLETS: &[Applet] = &[
         run: container::main,
         link: true,
     },
-    Applet {
-        name: "fetch-rootfs",
-        summary: "download, verify and safely unpack a root filesystem; install box into it",
-        run: fetch_rootfs::main,
-        link: true,
-    },
-    Applet {
-        name: "cpuburn",
-        summary: "spin threads and report the CPU time they got",
-        run: cpuburn::main,
-        link: true,
-    },
-    Applet {
-        name: "memhog",
-        summary: "allocate and touch memory step by step",
-        run: memhog::main,
-        link: true,
-    },
     // No link: one named `ls` would shadow the rootfs's own ls. Reached as `box ls`.
     Applet {
         name: "ls",
         summary: "list the running containers",
         run: ls::main,
         link: false,
+    },
+    Applet {
+        name: "fetch-rootfs",
+        summary: "download, verify and safely unpack a root filesystem; install box into it",
+        run: fetch_rootfs::main,
+        link: true,
     },
     Applet {
         name: "echo-server",
@@ -62,6 +50,18 @@ const APPLETS: &[Applet] = &[
         name: "echo-client",
         summary: "talk to an echo-server: check the echo, measure latency or throughput",
         run: echo_client::main,
+        link: true,
+    },
+    Applet {
+        name: "memhog",
+        summary: "allocate and touch memory step by step",
+        run: memhog::main,
+        link: true,
+    },
+    Applet {
+        name: "cpuburn",
+        summary: "spin threads and report the CPU time they got",
+        run: cpuburn::main,
         link: true,
     },
 ];
