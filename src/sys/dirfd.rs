@@ -7,7 +7,6 @@
 //! `AT_SYMLINK_FOLLOW`, `unlinkat` and `renameat2` never do, and the others are passed
 //! `AT_SYMLINK_NOFOLLOW` or `O_NOFOLLOW`.
 
-use super::fs::OpenHow;
 use super::{cvt, cvt_long, path_cstr, retry};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -25,6 +24,14 @@ pub const RESOLVE_BENEATH: u64 = 0x08;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 pub use libc::{RENAME_EXCHANGE, RENAME_NOREPLACE};
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
 
 /// openat2(2) with a creation mode: open (or with `O_CREAT`, create) `path` under `dir`
 /// with the `resolve` restrictions. `O_CLOEXEC` is always added.

@@ -3,7 +3,7 @@
 use super::{cvt, cvt_long, path_cstr, retry, str_cstr};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::ptr;
 
@@ -109,40 +109,13 @@ pub fn mount_flags(path: &Path) -> io::Result<libc::c_ulong> {
     Ok(flags)
 }
 
-pub const RESOLVE_IN_ROOT: u64 = 0x10;
-pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
-#[repr(C)]
-pub(super) struct OpenHow {
-    pub(super) flags: u64,
-    pub(super) mode: u64,
-    pub(super) resolve: u64,
-}
+pub use super::dirfd::{RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 
 /// openat2(2): open `path` under the directory `dir` with `resolve` restrictions. With
 /// [`RESOLVE_IN_ROOT`] every `..` and absolute symlink is resolved as if `dir` were `/`, which
 /// is how a path inside a container's rootfs must be looked up from the host.
 pub fn openat2(dir: BorrowedFd<'_>, path: &Path, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
-    let c = path_cstr(path)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
-    let fd = retry(|| {
-        // SAFETY: c and how are alive for the call; size matches the struct passed.
-        cvt_long(unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        })
-    })?;
-    // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    super::dirfd::open_beneath(dir, path, flags, 0, resolve)
 }
 
 /// fstat(2) of an open descriptor: (st_mode, st_dev, st_ino).
