@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "demo: run me as root (containers need it)" >&2; exit 2; }
 # A relative --rootfs is relative to where the demo was started, not to the repository.
-case $rootfs in /*) ;; *) [ "$here" = "$PWD" ] || rootfs=$here/$rootfs ;; esac
+case $rootfs in /*) ;; *) [ "$here" = "$PWD" ] || rootfs=$(realpath -m "$here/$rootfs") ;; esac
 [ "$rootfs" = / ] || rootfs=${rootfs%/}
 
 # ---- presentation -------------------------------------------------------------------------
