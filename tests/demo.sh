@@ -511,8 +511,10 @@ fi
 
 run "ip -br link show type veth"
 left=()
-for name in "${names[@]}"; do   # a host veth is named bx + the first 4 bytes of the name + a hash
-    for v in /sys/class/net/bx"${name:0:4}"*; do [ -e "$v" ] && left+=("${v##*/}"); done
+for name in "${names[@]}"; do   # a host veth is named bx, the first 4 bytes of the name, 9 hex digits
+    for v in /sys/class/net/bx"${name:0:4}"?????????; do
+        case ${v##*/bx"${name:0:4}"} in *[!0-9a-f]*) ;; *) [ -e "$v" ] && left+=("${v##*/}") ;; esac
+    done
 done
 [ -n "$veth" ] && [ -e "/sys/class/net/$veth" ] && left+=("$veth")
 if [ ${#left[@]} = 0 ]; then
