@@ -6,6 +6,11 @@ bin := "target/x86_64-unknown-linux-musl/release/box"
 build:
     cargo build --release
 
+# every requirement shown live and checked, ending with a PASS/FAIL table (as root);
+# `just demo --step` pauses before each part, `just demo --rootfs images/alpine` picks the rootfs
+demo *ARGS:
+    sh tests/demo.sh {{ARGS}}
+
 # run every check and test (as root), as CI does
 test:
     sh tests/run.sh

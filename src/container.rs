@@ -187,7 +187,18 @@ fn preflight(spec: &Spec) -> Result<Prepared> {
     let tty = match spec.tty {
         TtyMode::Always => true,
         TtyMode::Never => false,
-        TtyMode::Auto => tty::isatty(sock::stdio(0)) && tty::isatty(sock::stdio(1)),
+        TtyMode::Auto => {
+            let terminal = tty::isatty(sock::stdio(0)) && tty::isatty(sock::stdio(1));
+            // Started with `&`: a pseudo-terminal needs the terminal in raw mode, and setting
+            // that from the background would stop box (SIGTTOU), holding its container. Run
+            // like any background job instead.
+            if terminal && tty::in_background(sock::stdio(0)) {
+                crate::debug!("in the background of the terminal: no pseudo-terminal");
+                false
+            } else {
+                terminal
+            }
+        }
     };
     let env = spec.environment(tty, |k| std::env::var(k).ok());
     let path_var = env

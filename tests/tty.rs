@@ -171,3 +171,69 @@ fn interactive_shell_gets_a_terminal_line_editing_and_its_own_ctrl_c() {
     assert_eq!(after.c_oflag, before.c_oflag);
     assert_clean(&n);
 }
+
+/// SIGKILLs every process of session `sid` when dropped, so a failed test leaves no stopped
+/// box behind (its container dies with it: init has a parent-death signal).
+struct KillSession(u32);
+
+impl Drop for KillSession {
+    fn drop(&mut self) {
+        for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(ent.path().join("stat")).unwrap_or_default();
+            // After the command's ")": state, ppid, pgrp, session.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            if rest.split_whitespace().nth(3) == Some(&self.0.to_string()) {
+                // SAFETY: kill takes plain integers.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+#[test]
+fn started_in_the_background_from_a_terminal_box_runs_like_any_background_job() {
+    if !require_root() {
+        return;
+    }
+    // `box container ... &` typed into an interactive shell: box's stdin and stdout are the
+    // terminal, but its process group is not the terminal's foreground one. Putting the
+    // terminal in raw mode for a pseudo-terminal would stop it (SIGTTOU): a stopped job that
+    // holds its container. It must run without one, like any background job.
+    let mut pty = Pty::open();
+    let before = pty.termios();
+    let n = name("bg");
+    let root = rootfs().to_str().unwrap().to_string();
+    let script = format!(
+        "set -m; {} container {root} {n} -- sh -c 'echo hello from $(hostname)' & wait $!; echo rc=$?",
+        box_bin().display()
+    );
+    let slave = pty.slave.as_raw_fd();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", &script])
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut shell = cmd.spawn().unwrap();
+    let _kill = KillSession(shell.id());
+    pty.expect(&format!("hello from {n}"));
+    pty.expect("rc=0");
+    assert!(shell.wait().unwrap().success());
+    let after = pty.termios();
+    assert_eq!(after.c_lflag, before.c_lflag);
+    assert_eq!(after.c_iflag, before.c_iflag);
+    assert_clean(&n);
+}

@@ -10,6 +10,16 @@ pub fn isatty(fd: BorrowedFd<'_>) -> bool {
     unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
 }
 
+/// True when `fd` is this process's controlling terminal and our process group is not its
+/// foreground one (started with `&` from a shell): changing its modes would stop us with
+/// SIGTTOU, reading it with SIGTTIN. Not our controlling terminal: no job control applies.
+pub fn in_background(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: tcgetpgrp only inspects the descriptor.
+    let fg = unsafe { libc::tcgetpgrp(fd.as_raw_fd()) };
+    // SAFETY: getpgrp takes nothing and cannot fail.
+    fg > 0 && fg != unsafe { libc::getpgrp() }
+}
+
 /// Open a new pseudo-terminal master from the `ptmx` at `ptmx` and unlock its slave.
 pub fn open_master(ptmx: &Path) -> io::Result<OwnedFd> {
     let c = path_cstr(ptmx)?;
