@@ -46,10 +46,12 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         prep.rootfs.display()
     );
 
-    // 2. Claim the name; reclaim what dead box processes left behind.
+    // 2. Claim the name; reclaim what dead box processes left behind. The cgroup layout is
+    //    looked at once, for the sweep and for the container's own groups.
+    let layout = cgroups::Layout::detect(&cgroup_root());
     sweep(run_root);
-    if run_root == Path::new(state::RUN_DIR) {
-        sweep_groups(run_root, &cgroup_root());
+    if let (true, Ok(layout)) = (run_root == Path::new(state::RUN_DIR), &layout) {
+        sweep_groups(run_root, layout);
     }
     let (claim, leftover) = state::claim(run_root, &spec.name)?;
     if let Some(rec) = leftover {
@@ -63,7 +65,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
 
     // 3. The cgroup, limits written, before the child exists. The record names it from now
     //    on, so even a SIGKILL of box leaves the next box command enough to remove it.
-    let cgroup = Cgroup::create(&cgroup_root(), &spec.name, &spec.limits)?;
+    let cgroup = Cgroup::create(&layout?, &spec.name, &spec.limits)?;
     cgroup.describe(&mut rec);
     claim.write(&rec)?;
     // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it is moved in below.
@@ -251,15 +253,15 @@ pub fn running(run_root: &Path) -> Result<Vec<Record>> {
     Ok(live)
 }
 
-/// Remove container groups under `cg_root` that no live container in `run_root` owns: their
+/// Remove container groups in `layout` that no live container in `run_root` owns: their
 /// record was lost (box killed before it wrote one, or swept by a box that knew nothing of
 /// cgroups). Holding the name's claim while removing them keeps a container of that name from
 /// starting meanwhile; a live container holds its claim, and its groups are skipped.
 ///
-/// Only meaningful for the state root that goes with `cg_root`: judged against another one
+/// Only meaningful for the state root that goes with `layout`: judged against another one
 /// (a test's private state root), every group would look orphaned.
-pub fn sweep_groups(run_root: &Path, cg_root: &Path) {
-    for name in cgroups::group_names(cg_root) {
+pub fn sweep_groups(run_root: &Path, layout: &cgroups::Layout) {
+    for name in cgroups::group_names(layout) {
         if crate::spec::check_name(&name).is_err() {
             continue;
         }
@@ -268,7 +270,7 @@ pub fn sweep_groups(run_root: &Path, cg_root: &Path) {
             if let Some(rec) = rec {
                 reclaim(&rec);
             }
-            drop(cgroups::leftover(cg_root, &name));
+            drop(cgroups::leftover(layout, &name));
             drop(claim);
         }
     }

@@ -79,18 +79,56 @@ impl fmt::Display for Mode {
 
 /// Which layout the cgroup file systems under `root` form.
 pub fn detect(root: &Path) -> Result<Mode> {
-    if root.join("cgroup.controllers").exists() {
-        return Ok(Mode::V2);
+    Layout::detect(root).map(|l| l.mode)
+}
+
+/// The cgroup file systems under a root, looked at once per box command: the layout and the
+/// hierarchies box makes groups in (the root itself on v2, one per v1 controller box uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    root: PathBuf,
+    mode: Mode,
+    /// (controller, mount point) in [`v1::CONTROLLERS`] order on v1 and hybrid; on v2 the
+    /// root alone, under the name `""`.
+    bases: Vec<(&'static str, PathBuf)>,
+}
+
+impl Layout {
+    pub fn detect(root: &Path) -> Result<Layout> {
+        let layout = |mode, bases| Layout {
+            root: root.to_path_buf(),
+            mode,
+            bases,
+        };
+        if root.join("cgroup.controllers").exists() {
+            return Ok(layout(Mode::V2, vec![("", root.to_path_buf())]));
+        }
+        let hier = v1::hierarchies(root);
+        match (
+            !hier.is_empty(),
+            root.join("unified/cgroup.controllers").exists(),
+        ) {
+            (true, true) => Ok(layout(Mode::Hybrid, hier)),
+            (true, false) => Ok(layout(Mode::V1, hier)),
+            (false, _) => Err(Error::msg(
+                format!("find cgroups under {}", root.display()),
+                "neither a cgroup v2 hierarchy nor a v1 memory, cpu, pids or freezer hierarchy \
+                 is mounted there",
+            )),
+        }
     }
-    let v1 = !v1::hierarchies(root).is_empty();
-    match (v1, root.join("unified/cgroup.controllers").exists()) {
-        (true, true) => Ok(Mode::Hybrid),
-        (true, false) => Ok(Mode::V1),
-        (false, _) => Err(Error::msg(
-            format!("find cgroups under {}", root.display()),
-            "neither a cgroup v2 hierarchy nor a v1 memory, cpu, pids or freezer hierarchy is \
-             mounted there",
-        )),
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The hierarchies box makes groups in, as (controller, mount point).
+    pub fn bases(&self) -> &[(&'static str, PathBuf)] {
+        &self.bases
     }
 }
 
@@ -282,11 +320,11 @@ const KEY_MODE: &str = "cgroup_mode";
 const KEY_DIRS: &str = "cgroups";
 
 impl Cgroup {
-    /// Make the container's group(s) under `root` and write `limits` into them. On error,
+    /// Make the container's group(s) in `layout` and write `limits` into them. On error,
     /// whatever was made is removed again.
-    pub fn create(root: &Path, name: &str, limits: &Limits) -> Result<Cgroup> {
-        let mode = detect(root)?;
-        crate::debug!("cgroups: {mode} layout under {}", root.display());
+    pub fn create(layout: &Layout, name: &str, limits: &Limits) -> Result<Cgroup> {
+        let mode = layout.mode;
+        crate::debug!("cgroups: {mode} layout under {}", layout.root.display());
         let mut cg = Cgroup {
             mode,
             dirs: Vec::new(),
@@ -294,8 +332,8 @@ impl Cgroup {
             oom_base: 0,
         };
         match mode {
-            Mode::V2 => v2::create(root, name, limits, &mut cg.dirs)?,
-            Mode::V1 | Mode::Hybrid => v1::create(root, name, limits, &mut cg.dirs)?,
+            Mode::V2 => v2::create(&layout.root, name, limits, &mut cg.dirs)?,
+            Mode::V1 | Mode::Hybrid => v1::create(layout, name, limits, &mut cg.dirs)?,
         }
         cg.oom_base = cg.oom_kills_total();
         Ok(cg)
@@ -415,14 +453,15 @@ impl Drop for Cgroup {
     }
 }
 
-/// The names of the container groups under `root` (`box/NAME` in any hierarchy box uses), for
+/// The names of the container groups in `layout` (`box/NAME` in any hierarchy box uses), for
 /// a sweep to hold against the live containers. A group whose record is lost shows up here:
 /// its box process was killed before it wrote one, or an older box that knew nothing of
 /// cgroups swept the record.
-pub fn group_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = bases(root)
+pub fn group_names(layout: &Layout) -> Vec<String> {
+    let mut names: Vec<String> = layout
+        .bases
         .iter()
-        .filter_map(|b| fs::read_dir(b.join(PARENT)).ok())
+        .filter_map(|(_, b)| fs::read_dir(b.join(PARENT)).ok())
         .flat_map(|rd| rd.flatten())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
@@ -432,31 +471,21 @@ pub fn group_names(root: &Path) -> Vec<String> {
     names
 }
 
-/// A handle on whatever groups of container `name` exist under `root`, to be removed by
+/// A handle on whatever groups of container `name` exist in `layout`, to be removed by
 /// dropping it. The caller must hold the name (its state claim), so no live container owns
 /// them.
-pub fn leftover(root: &Path, name: &str) -> Option<Cgroup> {
-    let mode = detect(root).ok()?;
-    let dirs: Vec<PathBuf> = bases(root)
+pub fn leftover(layout: &Layout, name: &str) -> Cgroup {
+    let dirs: Vec<PathBuf> = layout
+        .bases
         .iter()
-        .map(|b| b.join(PARENT).join(name))
+        .map(|(_, b)| b.join(PARENT).join(name))
         .filter(|d| d.is_dir())
         .collect();
-    Some(Cgroup {
-        mode,
+    Cgroup {
+        mode: layout.mode,
         dirs,
         memory_limit: None,
         oom_base: 0,
-    })
-}
-
-/// The hierarchies box makes groups in under `root`: the root itself on v2, else one per v1
-/// controller.
-fn bases(root: &Path) -> Vec<PathBuf> {
-    match detect(root) {
-        Ok(Mode::V2) => vec![root.to_path_buf()],
-        Ok(Mode::V1 | Mode::Hybrid) => v1::hierarchies(root).into_iter().map(|(_, d)| d).collect(),
-        Err(_) => Vec::new(),
     }
 }
 
@@ -650,6 +679,11 @@ pub(crate) mod tests {
         fs::read_to_string(p).unwrap()
     }
 
+    /// The layout of a fixture root.
+    pub fn layout(root: &Path) -> Layout {
+        Layout::detect(root).unwrap()
+    }
+
     /// Forget the groups of a fixture-backed handle (a temp dir full of files is no cgroup:
     /// rmdir would fail) and remove the fixture.
     pub fn discard(mut cg: Cgroup, root: &Path) {
@@ -803,8 +837,8 @@ pub(crate) mod tests {
         for c in v1::CONTROLLERS {
             files(&r.join(c), &[("cgroup.procs", "")]);
         }
-        let a = Cgroup::create(&r, "c1", &Limits::default()).unwrap();
-        let b = Cgroup::create(&r, "c2", &Limits::default()).unwrap();
+        let a = Cgroup::create(&layout(&r), "c1", &Limits::default()).unwrap();
+        let b = Cgroup::create(&layout(&r), "c2", &Limits::default()).unwrap();
         assert_eq!(a.dirs().len(), 4);
         for c in v1::CONTROLLERS {
             assert!(r.join(c).join("box/c1").is_dir());
@@ -843,7 +877,7 @@ pub(crate) mod tests {
         for c in ["memory", "cpu", "pids"] {
             files(&r.join(c), &[("cgroup.procs", "")]);
         }
-        assert!(group_names(&r).is_empty());
+        assert!(group_names(&layout(&r)).is_empty());
         for d in [
             "memory/box/c1",
             "pids/box/c1",
@@ -853,11 +887,11 @@ pub(crate) mod tests {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         fs::write(r.join("cpu/box/not-a-group"), "").unwrap();
-        assert_eq!(group_names(&r), vec!["c1", "c2"]);
-        let cg = leftover(&r, "c1").unwrap();
+        assert_eq!(group_names(&layout(&r)), vec!["c1", "c2"]);
+        let cg = leftover(&layout(&r), "c1");
         assert_eq!(cg.dirs(), &[r.join("memory/box/c1"), r.join("pids/box/c1")]);
         drop(cg);
-        assert_eq!(group_names(&r), vec!["c2"]);
+        assert_eq!(group_names(&layout(&r)), vec!["c2"]);
         assert!(!r.join("memory/box").exists() && r.join("cpu/box/c2").is_dir());
         fs::remove_dir_all(&r).unwrap();
     }
