@@ -49,9 +49,12 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     // 2. Claim the name; reclaim what dead box processes left behind. The cgroup layout is
     //    looked at once, for the sweep and for the container's own groups.
     let layout = cgroups::Layout::detect(&cgroup_root());
-    sweep(run_root);
+    let live = running(run_root).unwrap_or_else(|e| {
+        crate::debug!("sweep {}: {e}", run_root.display());
+        Vec::new()
+    });
     if let (true, Ok(layout)) = (run_root == Path::new(state::RUN_DIR), &layout) {
-        sweep_groups(run_root, layout);
+        sweep_groups(run_root, layout, &live);
     }
     let (claim, leftover) = state::claim(run_root, &spec.name)?;
     if let Some(rec) = leftover {
@@ -258,11 +261,17 @@ pub fn running(run_root: &Path) -> Result<Vec<Record>> {
 /// cgroups). Holding the name's claim while removing them keeps a container of that name from
 /// starting meanwhile; a live container holds its claim, and its groups are skipped.
 ///
+/// `live` are the records a scan of `run_root` just found live: their names are skipped
+/// without trying to claim them (a claim attempt makes and removes a directory in
+/// `run_root`, per running container, on every start). A container that started after the
+/// scan is not in `live`, and its held claim keeps its groups; one that died after the scan
+/// left a record, which the next sweep reclaims.
+///
 /// Only meaningful for the state root that goes with `layout`: judged against another one
 /// (a test's private state root), every group would look orphaned.
-pub fn sweep_groups(run_root: &Path, layout: &cgroups::Layout) {
+pub fn sweep_groups(run_root: &Path, layout: &cgroups::Layout, live: &[Record]) {
     for name in cgroups::group_names(layout) {
-        if crate::spec::check_name(&name).is_err() {
+        if crate::spec::check_name(&name).is_err() || live.iter().any(|r| r.name == name) {
             continue;
         }
         if let Ok((claim, rec)) = state::claim(run_root, &name) {
