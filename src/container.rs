@@ -71,8 +71,11 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     let cgroup = Cgroup::create(&layout?, &spec.name, &spec.limits)?;
     cgroup.describe(&mut rec);
     claim.write(&rec)?;
-    // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it is moved in below.
+    // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it joins its groups
+    // itself, first thing after clone (a move by pid from here would take a global lock that
+    // can wait for an RCU grace period).
     let into_cgroup = cgroup.clone_target()?;
+    let join = cgroup.join_files();
 
     // The child's configuration, computed here so the child only executes it.
     let plan = mounts::plan(&prep.rootfs);
@@ -91,6 +94,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         envp: cstr("environment", &prep.env)?,
         tty: prep.tty,
         net: network.inside(),
+        join: &join,
     };
 
     // 4. Clone the child into its namespaces. Signals are blocked first so none is lost
@@ -116,13 +120,11 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     let chan = Channel::new(ours);
     crate::debug!("child is pid {}", child.pid());
 
-    // 5. Place it, record it, let it go. The child enters its cgroup namespace after "go",
-    //    once it is in its groups. A child that already failed shows up as a message and an
-    //    exit in the supervisor, so a failed send is not an error here. The host veth is
-    //    dropped (deleted) before `claim`, whose record holds the address.
-    if into_cgroup.is_none() {
-        cgroup.place(child.pid())?;
-    }
+    // 5. Attach it, record it, let it go. The child joins its groups before it waits for
+    //    "go" and enters its cgroup namespace after. A child that already failed (joining
+    //    included) shows up as a message and an exit in the supervisor, so a failed send is
+    //    not an error here. The host veth is dropped (deleted) before `claim`, whose record
+    //    holds the address.
     let _veth = network.attach(child.pid())?;
     rec.init_pid = child.pid();
     claim.write(&rec)?;

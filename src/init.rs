@@ -13,7 +13,7 @@ use crate::mounts::{self, Op};
 use crate::sys::{fs as sysfs, process, signal, sock, tty};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Signals the init passes on to the payload.
 pub const FORWARDED: &[libc::c_int] = &[
@@ -38,6 +38,8 @@ pub struct Config<'a> {
     pub tty: bool,
     /// The container's address and route; `None`: only `lo`.
     pub net: Option<crate::net::Inside>,
+    /// The cgroup v1 `tasks` files to join (empty on v2: clone3 placed us).
+    pub join: &'a [PathBuf],
 }
 
 /// The child's whole life. Never returns.
@@ -64,6 +66,11 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     // this point shows up as EOF below.
     process::set_parent_death_signal(libc::SIGKILL)
         .map_err(|e| Error::io("set parent death signal", e))?;
+    // Into our cgroups (v1), while the parent attaches the network; the limits hold from
+    // here on, before anything of the container's own runs.
+    for tasks in cfg.join {
+        crate::cgroups::join(tasks)?;
+    }
     // Nothing in the container may ptrace its init or open /proc/1/fd (which still holds the
     // host's stdio until quiet_stdio). The payload's execve makes it dumpable again.
     process::set_dumpable(false).map_err(|e| Error::io("make init non-dumpable", e))?;
@@ -84,9 +91,9 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
         Err(e) => return Err(Error::io("wait for the parent", e)),
     }
     crate::debug!("child: go");
-    // The parent put us in our cgroup before "go" (clone3 did on v2, a write to cgroup.procs
-    // on v1), so a cgroup namespace made now is rooted there: /proc/self/cgroup inside shows
-    // `/`, and no host cgroup path is visible.
+    // We are in our cgroups (clone3 put us there on v2, we joined them above on v1), so a
+    // cgroup namespace made now is rooted there: /proc/self/cgroup inside shows `/`, and no
+    // host cgroup path is visible.
     crate::debug!("child: enter a new cgroup namespace");
     process::unshare(process::CLONE_NEWCGROUP)
         .map_err(|e| Error::io("enter a new cgroup namespace", e))?;

@@ -13,8 +13,8 @@
 //!    signals are blocked.
 //! 4. [`sys::process::clone_fork`] makes the child in new mount, PID, UTS, network and IPC
 //!    namespaces (on cgroup v2 straight into its group); it waits on the [`channel`].
-//! 5. The parent moves the child into its groups (v1), creates the veth pair into the child's
-//!    network namespace, records the container and sends "go".
+//! 5. The parent creates the veth pair into the child's network namespace, records the
+//!    container and sends "go"; meanwhile the child joins its groups itself (v1).
 //! 6. [`supervisor`] waits: forwards signals, proxies the terminal, collects the exit status
 //!    and any failure the child reports by name; the kernel's OOM counter says whether the
 //!    OOM killer ended it.

@@ -13,8 +13,9 @@
 //! - **hybrid**: v1 controller hierarchies plus a cgroup2 at `ROOT/unified` that holds no
 //!   controllers (systemd's compromise; this project's CI machine). The limits live in v1.
 //! - **v1** (legacy): one hierarchy per controller (`ROOT/memory`, `ROOT/cpu`, ...). Box makes
-//!   `ROOT/<controller>/box/NAME` in each hierarchy it uses ([`v1::CONTROLLERS`]) and writes
-//!   the child's pid into every `cgroup.procs` after clone, before it lets the child go.
+//!   `ROOT/<controller>/box/NAME` in each hierarchy it uses ([`v1::CONTROLLERS`]); the child
+//!   joins every one of them itself ([`join`]) as its first step after clone, before it
+//!   waits for the parent's go.
 //!
 //! # Lifetime
 //! A [`Cgroup`] owns the groups it made. Dropping it kills whatever still runs in them
@@ -348,7 +349,7 @@ impl Cgroup {
     }
 
     /// On v2, the group opened for clone3's CLONE_INTO_CGROUP; `None` on v1, where the child
-    /// is moved in with [`Cgroup::place`] after clone.
+    /// joins its groups itself after clone ([`Cgroup::join_files`]).
     pub fn clone_target(&self) -> Result<Option<File>> {
         match (self.mode, self.dirs.first()) {
             (Mode::V2, Some(dir)) => File::open(dir)
@@ -358,12 +359,14 @@ impl Cgroup {
         }
     }
 
-    /// Move process `pid` (with its threads) into every one of the container's groups.
-    pub fn place(&self, pid: pid_t) -> Result<()> {
-        for dir in &self.dirs {
-            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+    /// The files the child passes to [`join`], first thing after clone, to enter every one of
+    /// its groups: the `tasks` file of each v1 group; none on v2, where clone3 puts the child
+    /// in its group.
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        match self.mode {
+            Mode::V2 => Vec::new(),
+            Mode::V1 | Mode::Hybrid => self.dirs.iter().map(|d| d.join("tasks")).collect(),
         }
-        Ok(())
     }
 
     /// Put the layout and the paths into the state record, for [`Cgroup::from_record`].
@@ -589,6 +592,16 @@ fn remove_parent(parent: &Path) {
         Ok(()) => crate::debug!("removed cgroup {}", parent.display()),
         Err(e) => crate::debug!("keep cgroup {}: {e}", parent.display()),
     }
+}
+
+/// Move the calling process into the v1 group of `tasks`, a group's `tasks` file, by writing
+/// 0 (the caller) to it. A task that moves itself, one thread, is moved without the global
+/// lock that any move by pid takes for writing (a write of the pid to `cgroup.procs`, from
+/// the parent, say): the first writer of that lock after a quiet spell waits for an RCU grace
+/// period, 9 ms (median) measured on the machine of docs/benchmarks.md. The caller must be
+/// single-threaded, so that its one thread is all of it: box's init is.
+pub fn join(tasks: &Path) -> Result<()> {
+    write(tasks, "0")
 }
 
 /// Write `value` to a cgroup interface file. The file must exist (the kernel makes them);

@@ -280,12 +280,12 @@ mod tests {
             &CONTROLLERS.map(|c| r.join(c).join("box/c1"))[..]
         );
         assert!(!r.join("devices/box").exists() && !r.join("unified/box").exists());
-        // v1 has no CLONE_INTO_CGROUP: the child is placed by pid after clone.
+        // v1 has no CLONE_INTO_CGROUP: the child joins each group's tasks after clone.
         assert!(cg.clone_target().unwrap().is_none());
-        cg.place(4242).unwrap();
-        for c in CONTROLLERS {
-            assert_eq!(g(c, "cgroup.procs"), "4242");
-        }
+        assert_eq!(
+            cg.join_files(),
+            CONTROLLERS.map(|c| r.join(c).join("box/c1/tasks"))
+        );
         discard(cg, &r);
     }
 
