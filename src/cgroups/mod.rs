@@ -414,31 +414,53 @@ impl Cgroup {
         oom_report(self.oom_kills(), self.memory_limit, status)
     }
 
-    /// Kill what is left, wait for it to leave, remove the groups, then the `box` parents that
-    /// became empty. Returns the first error after trying everything.
+    /// Remove the groups, then the `box` parents that became empty; kill what is left in a
+    /// group that is still in use, wait for it to leave, and remove that group too. Returns
+    /// the first error after trying everything.
+    ///
+    /// Usually every group is empty by now (the container's init has exited, and its PID
+    /// namespace with it), so each rmdir succeeds at once and no `cgroup.procs` is read. A
+    /// group with processes refuses (EBUSY): those are killed (v1 freezes first when its
+    /// freezer group is among them, v2 uses cgroup.kill) before the group is removed.
     fn remove(&mut self) -> Result<()> {
         if self.dirs.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + CLEANUP_WAIT;
-        let killed = match self.mode {
-            Mode::V2 => v2::kill_all(&self.dirs),
-            Mode::V1 | Mode::Hybrid => v1::kill_all(&self.dirs),
-        };
-        if killed > 0 {
-            crate::debug!("killed {killed} leftover process(es) in the container's cgroups");
-            wait_until(deadline, || pids_in(&self.dirs).is_empty());
-        }
+        let mut busy = Vec::new();
         let mut first_err = None;
         for dir in self.dirs.iter().rev() {
-            match rmdir(dir, deadline) {
-                Ok(()) => crate::debug!("removed cgroup {}", dir.display()),
+            match fs::remove_dir(dir) {
+                Ok(()) => {
+                    crate::debug!("removed cgroup {}", dir.display());
+                    remove_parent(dir);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => remove_parent(dir),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir.clone()),
                 Err(e) => {
-                    first_err.get_or_insert(e);
+                    first_err
+                        .get_or_insert(Error::io(format!("remove cgroup {}", dir.display()), e));
                 }
             }
-            if let Some(parent) = dir.parent() {
-                remove_parent(parent);
+        }
+        if !busy.is_empty() {
+            let deadline = Instant::now() + CLEANUP_WAIT;
+            busy.reverse(); // creation order again, as kill_all expects
+            let killed = match self.mode {
+                Mode::V2 => v2::kill_all(&busy),
+                Mode::V1 | Mode::Hybrid => v1::kill_all(&busy),
+            };
+            if killed > 0 {
+                crate::debug!("killed {killed} leftover process(es) in the container's cgroups");
+                wait_until(deadline, || pids_in(&busy).is_empty());
+            }
+            for dir in busy.iter().rev() {
+                match rmdir(dir, deadline) {
+                    Ok(()) => crate::debug!("removed cgroup {}", dir.display()),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                remove_parent(dir);
             }
         }
         self.dirs.clear();
@@ -582,9 +604,13 @@ fn rmdir(dir: &Path, deadline: Instant) -> Result<()> {
     }
 }
 
-/// Remove the shared `box` group if it is empty now. Busy means another container still uses
-/// it, gone means another box process removed it first: both are fine.
-fn remove_parent(parent: &Path) {
+/// Remove the shared `box` group above the container's group `dir` if it is empty now. Busy
+/// means another container still uses it, gone means another box process removed it first:
+/// both are fine.
+fn remove_parent(dir: &Path) {
+    let Some(parent) = dir.parent() else {
+        return;
+    };
     if parent.file_name().is_none_or(|n| n != PARENT) {
         return;
     }
