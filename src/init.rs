@@ -2,7 +2,7 @@
 //!
 //! The child is a copy of the parent made by clone (no exec), so it already holds everything it
 //! needs in memory: the mount plan, the resolved command, the environment. It waits for the
-//! parent's go, sets up, forks the payload, and then stays as the container's init: it reaps
+//! parent's go, sets up, starts the payload, and then stays as the container's init: it reaps
 //! every zombie, forwards signals to the payload, and exits with the payload's status (which
 //! also tears the PID namespace down: the kernel kills whatever is left in it).
 
@@ -10,6 +10,7 @@ use crate::caps;
 use crate::channel::{Channel, Msg};
 use crate::error::{Error, Result, EXIT_BOX, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
 use crate::mounts::{self, Op};
+use crate::sys::process::SpawnError;
 use crate::sys::{fs as sysfs, process, signal, sock, tty};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -107,9 +108,19 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     caps::restrict(caps::default_mask())?;
     process::set_no_new_privs().map_err(|e| Error::io("set no_new_privs", e))?;
     crate::debug!("child: start {}", cfg.exec_path.to_string_lossy());
-    match process::fork().map_err(|e| Error::io("fork the payload", e))? {
-        None => exec_payload(cfg, chan, pty),
-        Some(pid) => Ok(Some(pid)),
+    let tty = pty.as_ref().map(|p| p.as_fd());
+    match process::spawn(&cfg.exec_path, &cfg.argv, &cfg.envp, tty) {
+        Ok(pid) => Ok(Some(pid)),
+        Err(SpawnError::Clone(e)) => Err(Error::io("start the payload", e)),
+        Err(SpawnError::Tty(e)) => Err(Error::io("attach the pty", e)),
+        Err(SpawnError::Exec(e)) => {
+            let code = match e.raw_os_error() {
+                Some(libc::ENOENT) => EXIT_NOT_FOUND,
+                _ => EXIT_CANNOT_RUN,
+            };
+            let what = format!("exec {}", cfg.exec_path.to_string_lossy());
+            Err(Error::io(what, e).with_code(code))
+        }
     }
 }
 
@@ -122,29 +133,6 @@ fn open_pty(chan: &Channel) -> Result<OwnedFd> {
     chan.send(&Msg::Tty, Some(master.as_fd()))
         .map_err(|e| Error::io("pass the pty to the parent", e))?;
     Ok(slave)
-}
-
-/// In the payload's process: clean signal state, the terminal, then execve.
-fn exec_payload(cfg: &Config<'_>, chan: &Channel, pty: Option<OwnedFd>) -> ! {
-    signal::reset_dispositions();
-    let _ = signal::set_mask(&signal::SigSet::empty());
-    if let Some(slave) = pty {
-        let r = process::setsid()
-            .and_then(|()| tty::set_controlling(slave.as_fd()))
-            .and_then(|()| (0..=2).try_for_each(|fd| sock::dup2(slave.as_fd(), fd)));
-        if let Err(e) = r {
-            let _ = chan.send(&Msg::Failed(Error::io("attach the pty", e)), None);
-            process::exit_now(EXIT_BOX);
-        }
-    }
-    let err = process::execve(&cfg.exec_path, &cfg.argv, &cfg.envp);
-    let code = match err.raw_os_error() {
-        Some(libc::ENOENT) => EXIT_NOT_FOUND,
-        _ => EXIT_CANNOT_RUN,
-    };
-    let what = format!("exec {}", cfg.exec_path.to_string_lossy());
-    let _ = chan.send(&Msg::Failed(Error::io(what, err).with_code(code)), None);
-    process::exit_now(code)
 }
 
 /// Point init's stdio at /dev/null: it needs none, and the host's descriptors (a terminal,

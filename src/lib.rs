@@ -24,8 +24,9 @@
 //! 1. A cgroup namespace (rooted at its group), `lo` up (and `eth0`, its address and default
 //!    route, over netlink), hostname, [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
 //! 2. Hardening: [`caps`] cut to Docker's default set, no_new_privs.
-//! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
-//!    PID 1: reap zombies, forward signals, exit with the payload's status.
+//! 3. Start the payload ([`sys::process::spawn`]; with a pty from the container's devpts
+//!    when interactive), then stay as PID 1: reap zombies, forward signals, exit with the
+//!    payload's status.
 //!
 //! Before all that, `box fetch-rootfs` ([`rootfs`]) gets a root filesystem: download (alpine
 //! mirror, URL) or local source (tarball, the host's busybox), digest check, safe unpack into
