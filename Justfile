@@ -28,6 +28,10 @@ rootfs SOURCE="busybox" *ARGS: build
 shell *ARGS:
     sh tests/quickstart.sh {{ARGS}}
 
+# box against crun, runc and bubblewrap: writes docs/benchmarks.md (as root; installs them)
+bench *ARGS:
+    sh bench/run.sh {{ARGS}}
+
 # start-up time of a container running /bin/true (needs hyperfine)
 startup: build
     hyperfine -N --warmup 10 -r 100 '{{bin}} container images/busybox h1 -- /bin/true'

@@ -46,10 +46,15 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         prep.rootfs.display()
     );
 
-    // 2. Claim the name; reclaim what dead box processes left behind.
-    sweep(run_root);
-    if run_root == Path::new(state::RUN_DIR) {
-        sweep_groups(run_root, &cgroup_root());
+    // 2. Claim the name; reclaim what dead box processes left behind. The cgroup layout is
+    //    looked at once, for the sweep and for the container's own groups.
+    let layout = cgroups::Layout::detect(&cgroup_root());
+    let live = running(run_root).unwrap_or_else(|e| {
+        crate::debug!("sweep {}: {e}", run_root.display());
+        Vec::new()
+    });
+    if let (true, Ok(layout)) = (run_root == Path::new(state::RUN_DIR), &layout) {
+        sweep_groups(run_root, layout, &live);
     }
     let (claim, leftover) = state::claim(run_root, &spec.name)?;
     if let Some(rec) = leftover {
@@ -63,11 +68,14 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
 
     // 3. The cgroup, limits written, before the child exists. The record names it from now
     //    on, so even a SIGKILL of box leaves the next box command enough to remove it.
-    let cgroup = Cgroup::create(&cgroup_root(), &spec.name, &spec.limits)?;
+    let cgroup = Cgroup::create(&layout?, &spec.name, &spec.limits)?;
     cgroup.describe(&mut rec);
     claim.write(&rec)?;
-    // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it is moved in below.
+    // On v2 the child is born in its group (CLONE_INTO_CGROUP); on v1 it joins its groups
+    // itself, first thing after clone (a move by pid from here would take a global lock that
+    // can wait for an RCU grace period).
     let into_cgroup = cgroup.clone_target()?;
+    let join = cgroup.join_files();
 
     // The child's configuration, computed here so the child only executes it.
     let plan = mounts::plan(&prep.rootfs);
@@ -86,6 +94,7 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
         envp: cstr("environment", &prep.env)?,
         tty: prep.tty,
         net: network.inside(),
+        join: &join,
     };
 
     // 4. Clone the child into its namespaces. Signals are blocked first so none is lost
@@ -111,13 +120,11 @@ pub fn run_in(spec: &Spec, run_root: &Path) -> Result<i32> {
     let chan = Channel::new(ours);
     crate::debug!("child is pid {}", child.pid());
 
-    // 5. Place it, record it, let it go. The child enters its cgroup namespace after "go",
-    //    once it is in its groups. A child that already failed shows up as a message and an
-    //    exit in the supervisor, so a failed send is not an error here. The host veth is
-    //    dropped (deleted) before `claim`, whose record holds the address.
-    if into_cgroup.is_none() {
-        cgroup.place(child.pid())?;
-    }
+    // 5. Attach it, record it, let it go. The child joins its groups before it waits for
+    //    "go" and enters its cgroup namespace after. A child that already failed (joining
+    //    included) shows up as a message and an exit in the supervisor, so a failed send is
+    //    not an error here. The host veth is dropped (deleted) before `claim`, whose record
+    //    holds the address.
     let _veth = network.attach(child.pid())?;
     rec.init_pid = child.pid();
     claim.write(&rec)?;
@@ -262,16 +269,22 @@ pub fn running(run_root: &Path) -> Result<Vec<Record>> {
     Ok(live)
 }
 
-/// Remove container groups under `cg_root` that no live container in `run_root` owns: their
+/// Remove container groups in `layout` that no live container in `run_root` owns: their
 /// record was lost (box killed before it wrote one, or swept by a box that knew nothing of
 /// cgroups). Holding the name's claim while removing them keeps a container of that name from
 /// starting meanwhile; a live container holds its claim, and its groups are skipped.
 ///
-/// Only meaningful for the state root that goes with `cg_root`: judged against another one
+/// `live` are the records a scan of `run_root` just found live: their names are skipped
+/// without trying to claim them (a claim attempt makes and removes a directory in
+/// `run_root`, per running container, on every start). A container that started after the
+/// scan is not in `live`, and its held claim keeps its groups; one that died after the scan
+/// left a record, which the next sweep reclaims.
+///
+/// Only meaningful for the state root that goes with `layout`: judged against another one
 /// (a test's private state root), every group would look orphaned.
-pub fn sweep_groups(run_root: &Path, cg_root: &Path) {
-    for name in cgroups::group_names(cg_root) {
-        if crate::spec::check_name(&name).is_err() {
+pub fn sweep_groups(run_root: &Path, layout: &cgroups::Layout, live: &[Record]) {
+    for name in cgroups::group_names(layout) {
+        if crate::spec::check_name(&name).is_err() || live.iter().any(|r| r.name == name) {
             continue;
         }
         if let Ok((claim, rec)) = state::claim(run_root, &name) {
@@ -279,7 +292,7 @@ pub fn sweep_groups(run_root: &Path, cg_root: &Path) {
             if let Some(rec) = rec {
                 reclaim(&rec);
             }
-            drop(cgroups::leftover(cg_root, &name));
+            drop(cgroups::leftover(layout, &name));
             drop(claim);
         }
     }

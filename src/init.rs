@@ -2,7 +2,7 @@
 //!
 //! The child is a copy of the parent made by clone (no exec), so it already holds everything it
 //! needs in memory: the mount plan, the resolved command, the environment. It waits for the
-//! parent's go, sets up, forks the payload, and then stays as the container's init: it reaps
+//! parent's go, sets up, starts the payload, and then stays as the container's init: it reaps
 //! every zombie, forwards signals to the payload, and exits with the payload's status (which
 //! also tears the PID namespace down: the kernel kills whatever is left in it).
 
@@ -10,10 +10,11 @@ use crate::caps;
 use crate::channel::{Channel, Msg};
 use crate::error::{Error, Result, EXIT_BOX, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
 use crate::mounts::{self, Op};
+use crate::sys::process::SpawnError;
 use crate::sys::{fs as sysfs, process, signal, sock, tty};
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Signals the init passes on to the payload.
 pub const FORWARDED: &[libc::c_int] = &[
@@ -38,6 +39,8 @@ pub struct Config<'a> {
     pub tty: bool,
     /// The container's address and route; `None`: only `lo`.
     pub net: Option<crate::net::Inside>,
+    /// The cgroup v1 `tasks` files to join (empty on v2: clone3 placed us).
+    pub join: &'a [PathBuf],
 }
 
 /// The child's whole life. Never returns.
@@ -64,6 +67,11 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     // this point shows up as EOF below.
     process::set_parent_death_signal(libc::SIGKILL)
         .map_err(|e| Error::io("set parent death signal", e))?;
+    // Into our cgroups (v1), while the parent attaches the network; the limits hold from
+    // here on, before anything of the container's own runs.
+    for tasks in cfg.join {
+        crate::cgroups::join(tasks)?;
+    }
     // Nothing in the container may ptrace its init or open /proc/1/fd (which still holds the
     // host's stdio until quiet_stdio). The payload's execve makes it dumpable again.
     process::set_dumpable(false).map_err(|e| Error::io("make init non-dumpable", e))?;
@@ -84,9 +92,9 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
         Err(e) => return Err(Error::io("wait for the parent", e)),
     }
     crate::debug!("child: go");
-    // The parent put us in our cgroup before "go" (clone3 did on v2, a write to cgroup.procs
-    // on v1), so a cgroup namespace made now is rooted there: /proc/self/cgroup inside shows
-    // `/`, and no host cgroup path is visible.
+    // We are in our cgroups (clone3 put us there on v2, we joined them above on v1), so a
+    // cgroup namespace made now is rooted there: /proc/self/cgroup inside shows `/`, and no
+    // host cgroup path is visible.
     crate::debug!("child: enter a new cgroup namespace");
     process::unshare(process::CLONE_NEWCGROUP)
         .map_err(|e| Error::io("enter a new cgroup namespace", e))?;
@@ -100,9 +108,19 @@ fn setup(cfg: &Config<'_>, chan: &Channel) -> Result<Option<process::pid_t>> {
     caps::restrict(caps::default_mask())?;
     process::set_no_new_privs().map_err(|e| Error::io("set no_new_privs", e))?;
     crate::debug!("child: start {}", cfg.exec_path.to_string_lossy());
-    match process::fork().map_err(|e| Error::io("fork the payload", e))? {
-        None => exec_payload(cfg, chan, pty),
-        Some(pid) => Ok(Some(pid)),
+    let tty = pty.as_ref().map(|p| p.as_fd());
+    match process::spawn(&cfg.exec_path, &cfg.argv, &cfg.envp, tty) {
+        Ok(pid) => Ok(Some(pid)),
+        Err(SpawnError::Clone(e)) => Err(Error::io("start the payload", e)),
+        Err(SpawnError::Tty(e)) => Err(Error::io("attach the pty", e)),
+        Err(SpawnError::Exec(e)) => {
+            let code = match e.raw_os_error() {
+                Some(libc::ENOENT) => EXIT_NOT_FOUND,
+                _ => EXIT_CANNOT_RUN,
+            };
+            let what = format!("exec {}", cfg.exec_path.to_string_lossy());
+            Err(Error::io(what, e).with_code(code))
+        }
     }
 }
 
@@ -115,29 +133,6 @@ fn open_pty(chan: &Channel) -> Result<OwnedFd> {
     chan.send(&Msg::Tty, Some(master.as_fd()))
         .map_err(|e| Error::io("pass the pty to the parent", e))?;
     Ok(slave)
-}
-
-/// In the payload's process: clean signal state, the terminal, then execve.
-fn exec_payload(cfg: &Config<'_>, chan: &Channel, pty: Option<OwnedFd>) -> ! {
-    signal::reset_dispositions();
-    let _ = signal::set_mask(&signal::SigSet::empty());
-    if let Some(slave) = pty {
-        let r = process::setsid()
-            .and_then(|()| tty::set_controlling(slave.as_fd()))
-            .and_then(|()| (0..=2).try_for_each(|fd| sock::dup2(slave.as_fd(), fd)));
-        if let Err(e) = r {
-            let _ = chan.send(&Msg::Failed(Error::io("attach the pty", e)), None);
-            process::exit_now(EXIT_BOX);
-        }
-    }
-    let err = process::execve(&cfg.exec_path, &cfg.argv, &cfg.envp);
-    let code = match err.raw_os_error() {
-        Some(libc::ENOENT) => EXIT_NOT_FOUND,
-        _ => EXIT_CANNOT_RUN,
-    };
-    let what = format!("exec {}", cfg.exec_path.to_string_lossy());
-    let _ = chan.send(&Msg::Failed(Error::io(what, err).with_code(code)), None);
-    process::exit_now(code)
 }
 
 /// Point init's stdio at /dev/null: it needs none, and the host's descriptors (a terminal,

@@ -13,8 +13,8 @@
 //!    signals are blocked.
 //! 4. [`sys::process::clone_fork`] makes the child in new mount, PID, UTS, network and IPC
 //!    namespaces (on cgroup v2 straight into its group); it waits on the [`channel`].
-//! 5. The parent moves the child into its groups (v1), creates the veth pair into the child's
-//!    network namespace, records the container and sends "go".
+//! 5. The parent creates the veth pair into the child's network namespace, records the
+//!    container and sends "go"; meanwhile the child joins its groups itself (v1).
 //! 6. [`supervisor`] waits: forwards signals, proxies the terminal, collects the exit status
 //!    and any failure the child reports by name; the kernel's OOM counter says whether the
 //!    OOM killer ended it.
@@ -24,8 +24,9 @@
 //! 1. A cgroup namespace (rooted at its group), `lo` up (and `eth0`, its address and default
 //!    route, over netlink), hostname, [`mounts::apply`] (pivot_root, /proc, /sys, /dev, masks).
 //! 2. Hardening: [`caps`] cut to Docker's default set, no_new_privs.
-//! 3. Fork the payload (with a pty from the container's devpts when interactive), then stay as
-//!    PID 1: reap zombies, forward signals, exit with the payload's status.
+//! 3. Start the payload ([`sys::process::spawn`]; with a pty from the container's devpts
+//!    when interactive), then stay as PID 1: reap zombies, forward signals, exit with the
+//!    payload's status.
 //!
 //! Before all that, `box fetch-rootfs` ([`rootfs`]) gets a root filesystem: download (alpine
 //! mirror, URL) or local source (tarball, the host's busybox), digest check, safe unpack into

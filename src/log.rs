@@ -5,6 +5,7 @@
 //! The clock starts at [`init`]; a child made by clone keeps the parent's start, so parent and
 //! child lines share one time line.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -33,12 +34,15 @@ pub fn enabled() -> bool {
 #[doc(hidden)]
 pub fn emit(args: std::fmt::Arguments<'_>) {
     let elapsed = START.get_or_init(Instant::now).elapsed();
-    eprintln!(
-        "box[{}] {:>8.3}ms {}",
+    let line = format!(
+        "box[{}] {:>8.3}ms {}\n",
         std::process::id(),
         elapsed.as_secs_f64() * 1000.0,
         args
     );
+    // One write per line: box and the container's init narrate into the same stderr at the
+    // same time, and eprintln! writes a line in pieces, which the other side can cut.
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// `debug!("mount proc on {}", path)`: one narration line, formatted only when enabled.

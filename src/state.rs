@@ -172,11 +172,23 @@ fn claim_new(root: &Path, dir: &Path, name: &str) -> Result<Option<Claim>> {
 
 impl Claim {
     /// Write the record (atomically: readers see the old or the new one, never half).
+    ///
+    /// The new record is written beside the old one and the two names are exchanged, then the
+    /// old one is removed. A rename over the old record would do the same in one call, but on
+    /// ext4 (where /run lives on some machines) replacing a file by rename makes the kernel
+    /// flush the new file's data first (auto_da_alloc): 160 us against 36 us measured here.
     pub fn write(&self, rec: &Record) -> Result<()> {
         let tmp = self.dir.join(".state.tmp");
         let path = self.dir.join(RECORD);
         fs::write(&tmp, rec.to_text())
-            .and_then(|()| fs::rename(&tmp, &path))
+            .and_then(|()| match sysfs::rename_exchange(&tmp, &path) {
+                Ok(()) => fs::remove_file(&tmp),
+                // No old record yet, or a file system without exchange.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {
+                    fs::rename(&tmp, &path)
+                }
+                Err(e) => Err(e),
+            })
             .map_err(|e| Error::io(format!("write {}", path.display()), e))
     }
 

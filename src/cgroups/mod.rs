@@ -13,8 +13,9 @@
 //! - **hybrid**: v1 controller hierarchies plus a cgroup2 at `ROOT/unified` that holds no
 //!   controllers (systemd's compromise; this project's CI machine). The limits live in v1.
 //! - **v1** (legacy): one hierarchy per controller (`ROOT/memory`, `ROOT/cpu`, ...). Box makes
-//!   `ROOT/<controller>/box/NAME` in each hierarchy it uses ([`v1::CONTROLLERS`]) and writes
-//!   the child's pid into every `cgroup.procs` after clone, before it lets the child go.
+//!   `ROOT/<controller>/box/NAME` in each hierarchy it uses ([`v1::CONTROLLERS`]); the child
+//!   joins every one of them itself ([`join`]) as its first step after clone, before it
+//!   waits for the parent's go.
 //!
 //! # Lifetime
 //! A [`Cgroup`] owns the groups it made. Dropping it kills whatever still runs in them
@@ -79,18 +80,56 @@ impl fmt::Display for Mode {
 
 /// Which layout the cgroup file systems under `root` form.
 pub fn detect(root: &Path) -> Result<Mode> {
-    if root.join("cgroup.controllers").exists() {
-        return Ok(Mode::V2);
+    Layout::detect(root).map(|l| l.mode)
+}
+
+/// The cgroup file systems under a root, looked at once per box command: the layout and the
+/// hierarchies box makes groups in (the root itself on v2, one per v1 controller box uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    root: PathBuf,
+    mode: Mode,
+    /// (controller, mount point) in [`v1::CONTROLLERS`] order on v1 and hybrid; on v2 the
+    /// root alone, under the name `""`.
+    bases: Vec<(&'static str, PathBuf)>,
+}
+
+impl Layout {
+    pub fn detect(root: &Path) -> Result<Layout> {
+        let layout = |mode, bases| Layout {
+            root: root.to_path_buf(),
+            mode,
+            bases,
+        };
+        if root.join("cgroup.controllers").exists() {
+            return Ok(layout(Mode::V2, vec![("", root.to_path_buf())]));
+        }
+        let hier = v1::hierarchies(root);
+        match (
+            !hier.is_empty(),
+            root.join("unified/cgroup.controllers").exists(),
+        ) {
+            (true, true) => Ok(layout(Mode::Hybrid, hier)),
+            (true, false) => Ok(layout(Mode::V1, hier)),
+            (false, _) => Err(Error::msg(
+                format!("find cgroups under {}", root.display()),
+                "neither a cgroup v2 hierarchy nor a v1 memory, cpu, pids or freezer hierarchy \
+                 is mounted there",
+            )),
+        }
     }
-    let v1 = !v1::hierarchies(root).is_empty();
-    match (v1, root.join("unified/cgroup.controllers").exists()) {
-        (true, true) => Ok(Mode::Hybrid),
-        (true, false) => Ok(Mode::V1),
-        (false, _) => Err(Error::msg(
-            format!("find cgroups under {}", root.display()),
-            "neither a cgroup v2 hierarchy nor a v1 memory, cpu, pids or freezer hierarchy is \
-             mounted there",
-        )),
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The hierarchies box makes groups in, as (controller, mount point).
+    pub fn bases(&self) -> &[(&'static str, PathBuf)] {
+        &self.bases
     }
 }
 
@@ -282,11 +321,11 @@ const KEY_MODE: &str = "cgroup_mode";
 const KEY_DIRS: &str = "cgroups";
 
 impl Cgroup {
-    /// Make the container's group(s) under `root` and write `limits` into them. On error,
+    /// Make the container's group(s) in `layout` and write `limits` into them. On error,
     /// whatever was made is removed again.
-    pub fn create(root: &Path, name: &str, limits: &Limits) -> Result<Cgroup> {
-        let mode = detect(root)?;
-        crate::debug!("cgroups: {mode} layout under {}", root.display());
+    pub fn create(layout: &Layout, name: &str, limits: &Limits) -> Result<Cgroup> {
+        let mode = layout.mode;
+        crate::debug!("cgroups: {mode} layout under {}", layout.root.display());
         let mut cg = Cgroup {
             mode,
             dirs: Vec::new(),
@@ -294,8 +333,8 @@ impl Cgroup {
             oom_base: 0,
         };
         match mode {
-            Mode::V2 => v2::create(root, name, limits, &mut cg.dirs)?,
-            Mode::V1 | Mode::Hybrid => v1::create(root, name, limits, &mut cg.dirs)?,
+            Mode::V2 => v2::create(&layout.root, name, limits, &mut cg.dirs)?,
+            Mode::V1 | Mode::Hybrid => v1::create(layout, name, limits, &mut cg.dirs)?,
         }
         cg.oom_base = cg.oom_kills_total();
         Ok(cg)
@@ -310,7 +349,7 @@ impl Cgroup {
     }
 
     /// On v2, the group opened for clone3's CLONE_INTO_CGROUP; `None` on v1, where the child
-    /// is moved in with [`Cgroup::place`] after clone.
+    /// joins its groups itself after clone ([`Cgroup::join_files`]).
     pub fn clone_target(&self) -> Result<Option<File>> {
         match (self.mode, self.dirs.first()) {
             (Mode::V2, Some(dir)) => File::open(dir)
@@ -320,12 +359,14 @@ impl Cgroup {
         }
     }
 
-    /// Move process `pid` (with its threads) into every one of the container's groups.
-    pub fn place(&self, pid: pid_t) -> Result<()> {
-        for dir in &self.dirs {
-            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+    /// The files the child passes to [`join`], first thing after clone, to enter every one of
+    /// its groups: the `tasks` file of each v1 group; none on v2, where clone3 puts the child
+    /// in its group.
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        match self.mode {
+            Mode::V2 => Vec::new(),
+            Mode::V1 | Mode::Hybrid => self.dirs.iter().map(|d| d.join("tasks")).collect(),
         }
-        Ok(())
     }
 
     /// Put the layout and the paths into the state record, for [`Cgroup::from_record`].
@@ -373,31 +414,53 @@ impl Cgroup {
         oom_report(self.oom_kills(), self.memory_limit, status)
     }
 
-    /// Kill what is left, wait for it to leave, remove the groups, then the `box` parents that
-    /// became empty. Returns the first error after trying everything.
+    /// Remove the groups, then the `box` parents that became empty; kill what is left in a
+    /// group that is still in use, wait for it to leave, and remove that group too. Returns
+    /// the first error after trying everything.
+    ///
+    /// Usually every group is empty by now (the container's init has exited, and its PID
+    /// namespace with it), so each rmdir succeeds at once and no `cgroup.procs` is read. A
+    /// group with processes refuses (EBUSY): those are killed (v1 freezes first when its
+    /// freezer group is among them, v2 uses cgroup.kill) before the group is removed.
     fn remove(&mut self) -> Result<()> {
         if self.dirs.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + CLEANUP_WAIT;
-        let killed = match self.mode {
-            Mode::V2 => v2::kill_all(&self.dirs),
-            Mode::V1 | Mode::Hybrid => v1::kill_all(&self.dirs),
-        };
-        if killed > 0 {
-            crate::debug!("killed {killed} leftover process(es) in the container's cgroups");
-            wait_until(deadline, || pids_in(&self.dirs).is_empty());
-        }
+        let mut busy = Vec::new();
         let mut first_err = None;
         for dir in self.dirs.iter().rev() {
-            match rmdir(dir, deadline) {
-                Ok(()) => crate::debug!("removed cgroup {}", dir.display()),
+            match fs::remove_dir(dir) {
+                Ok(()) => {
+                    crate::debug!("removed cgroup {}", dir.display());
+                    remove_parent(dir);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => remove_parent(dir),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy.push(dir.clone()),
                 Err(e) => {
-                    first_err.get_or_insert(e);
+                    first_err
+                        .get_or_insert(Error::io(format!("remove cgroup {}", dir.display()), e));
                 }
             }
-            if let Some(parent) = dir.parent() {
-                remove_parent(parent);
+        }
+        if !busy.is_empty() {
+            let deadline = Instant::now() + CLEANUP_WAIT;
+            busy.reverse(); // creation order again, as kill_all expects
+            let killed = match self.mode {
+                Mode::V2 => v2::kill_all(&busy),
+                Mode::V1 | Mode::Hybrid => v1::kill_all(&busy),
+            };
+            if killed > 0 {
+                crate::debug!("killed {killed} leftover process(es) in the container's cgroups");
+                wait_until(deadline, || pids_in(&busy).is_empty());
+            }
+            for dir in busy.iter().rev() {
+                match rmdir(dir, deadline) {
+                    Ok(()) => crate::debug!("removed cgroup {}", dir.display()),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                remove_parent(dir);
             }
         }
         self.dirs.clear();
@@ -415,14 +478,15 @@ impl Drop for Cgroup {
     }
 }
 
-/// The names of the container groups under `root` (`box/NAME` in any hierarchy box uses), for
+/// The names of the container groups in `layout` (`box/NAME` in any hierarchy box uses), for
 /// a sweep to hold against the live containers. A group whose record is lost shows up here:
 /// its box process was killed before it wrote one, or an older box that knew nothing of
 /// cgroups swept the record.
-pub fn group_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = bases(root)
+pub fn group_names(layout: &Layout) -> Vec<String> {
+    let mut names: Vec<String> = layout
+        .bases
         .iter()
-        .filter_map(|b| fs::read_dir(b.join(PARENT)).ok())
+        .filter_map(|(_, b)| fs::read_dir(b.join(PARENT)).ok())
         .flat_map(|rd| rd.flatten())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
@@ -432,31 +496,21 @@ pub fn group_names(root: &Path) -> Vec<String> {
     names
 }
 
-/// A handle on whatever groups of container `name` exist under `root`, to be removed by
+/// A handle on whatever groups of container `name` exist in `layout`, to be removed by
 /// dropping it. The caller must hold the name (its state claim), so no live container owns
 /// them.
-pub fn leftover(root: &Path, name: &str) -> Option<Cgroup> {
-    let mode = detect(root).ok()?;
-    let dirs: Vec<PathBuf> = bases(root)
+pub fn leftover(layout: &Layout, name: &str) -> Cgroup {
+    let dirs: Vec<PathBuf> = layout
+        .bases
         .iter()
-        .map(|b| b.join(PARENT).join(name))
+        .map(|(_, b)| b.join(PARENT).join(name))
         .filter(|d| d.is_dir())
         .collect();
-    Some(Cgroup {
-        mode,
+    Cgroup {
+        mode: layout.mode,
         dirs,
         memory_limit: None,
         oom_base: 0,
-    })
-}
-
-/// The hierarchies box makes groups in under `root`: the root itself on v2, else one per v1
-/// controller.
-fn bases(root: &Path) -> Vec<PathBuf> {
-    match detect(root) {
-        Ok(Mode::V2) => vec![root.to_path_buf()],
-        Ok(Mode::V1 | Mode::Hybrid) => v1::hierarchies(root).into_iter().map(|(_, d)| d).collect(),
-        Err(_) => Vec::new(),
     }
 }
 
@@ -550,9 +604,13 @@ fn rmdir(dir: &Path, deadline: Instant) -> Result<()> {
     }
 }
 
-/// Remove the shared `box` group if it is empty now. Busy means another container still uses
-/// it, gone means another box process removed it first: both are fine.
-fn remove_parent(parent: &Path) {
+/// Remove the shared `box` group above the container's group `dir` if it is empty now. Busy
+/// means another container still uses it, gone means another box process removed it first:
+/// both are fine.
+fn remove_parent(dir: &Path) {
+    let Some(parent) = dir.parent() else {
+        return;
+    };
     if parent.file_name().is_none_or(|n| n != PARENT) {
         return;
     }
@@ -560,6 +618,16 @@ fn remove_parent(parent: &Path) {
         Ok(()) => crate::debug!("removed cgroup {}", parent.display()),
         Err(e) => crate::debug!("keep cgroup {}: {e}", parent.display()),
     }
+}
+
+/// Move the calling process into the v1 group of `tasks`, a group's `tasks` file, by writing
+/// 0 (the caller) to it. A task that moves itself, one thread, is moved without the global
+/// lock that any move by pid takes for writing (a write of the pid to `cgroup.procs`, from
+/// the parent, say): the first writer of that lock after a quiet spell waits for an RCU grace
+/// period, 9 ms (median) measured on the machine of docs/benchmarks.md. The caller must be
+/// single-threaded, so that its one thread is all of it: box's init is.
+pub fn join(tasks: &Path) -> Result<()> {
+    write(tasks, "0")
 }
 
 /// Write `value` to a cgroup interface file. The file must exist (the kernel makes them);
@@ -648,6 +716,11 @@ pub(crate) mod tests {
 
     pub fn read(p: &Path) -> String {
         fs::read_to_string(p).unwrap()
+    }
+
+    /// The layout of a fixture root.
+    pub fn layout(root: &Path) -> Layout {
+        Layout::detect(root).unwrap()
     }
 
     /// Forget the groups of a fixture-backed handle (a temp dir full of files is no cgroup:
@@ -803,8 +876,8 @@ pub(crate) mod tests {
         for c in v1::CONTROLLERS {
             files(&r.join(c), &[("cgroup.procs", "")]);
         }
-        let a = Cgroup::create(&r, "c1", &Limits::default()).unwrap();
-        let b = Cgroup::create(&r, "c2", &Limits::default()).unwrap();
+        let a = Cgroup::create(&layout(&r), "c1", &Limits::default()).unwrap();
+        let b = Cgroup::create(&layout(&r), "c2", &Limits::default()).unwrap();
         assert_eq!(a.dirs().len(), 4);
         for c in v1::CONTROLLERS {
             assert!(r.join(c).join("box/c1").is_dir());
@@ -843,7 +916,7 @@ pub(crate) mod tests {
         for c in ["memory", "cpu", "pids"] {
             files(&r.join(c), &[("cgroup.procs", "")]);
         }
-        assert!(group_names(&r).is_empty());
+        assert!(group_names(&layout(&r)).is_empty());
         for d in [
             "memory/box/c1",
             "pids/box/c1",
@@ -853,11 +926,11 @@ pub(crate) mod tests {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         fs::write(r.join("cpu/box/not-a-group"), "").unwrap();
-        assert_eq!(group_names(&r), vec!["c1", "c2"]);
-        let cg = leftover(&r, "c1").unwrap();
+        assert_eq!(group_names(&layout(&r)), vec!["c1", "c2"]);
+        let cg = leftover(&layout(&r), "c1");
         assert_eq!(cg.dirs(), &[r.join("memory/box/c1"), r.join("pids/box/c1")]);
         drop(cg);
-        assert_eq!(group_names(&r), vec!["c2"]);
+        assert_eq!(group_names(&layout(&r)), vec!["c2"]);
         assert!(!r.join("memory/box").exists() && r.join("cpu/box/c2").is_dir());
         fs::remove_dir_all(&r).unwrap();
     }

@@ -15,6 +15,7 @@ use super::{Cpus, Limits};
 use crate::error::{Error, Result};
 use crate::sys::process::pid_t;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,18 +32,21 @@ pub struct Setting {
 
 /// The hierarchies under `root` that box uses, as (controller, mount point), in
 /// [`CONTROLLERS`] order. Co-mounted controllers (`cpu` a symlink to `cpu,cpuacct`) share one
-/// hierarchy and so one group: a hierarchy is listed once.
+/// hierarchy and so one group: a hierarchy is listed once. The root's `cgroup.procs` names its
+/// hierarchy: two paths reach the same file (device and inode) only through the same mount,
+/// symlinks followed. One stat per controller; resolving the paths would cost a readlink per
+/// component.
 pub fn hierarchies(root: &Path) -> Vec<(&'static str, PathBuf)> {
     let mut out = Vec::new();
-    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
     for c in CONTROLLERS {
         let dir = root.join(c);
-        if !dir.join("cgroup.procs").exists() {
+        let Ok(procs) = fs::metadata(dir.join("cgroup.procs")) else {
             continue;
-        }
-        let real = fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
-        if !seen.contains(&real) {
-            seen.push(real);
+        };
+        let id = (procs.dev(), procs.ino());
+        if !seen.contains(&id) {
+            seen.push(id);
             out.push((c, dir));
         }
     }
@@ -77,8 +81,14 @@ pub fn settings(limits: &Limits, memsw: bool) -> Vec<Setting> {
 
 /// Make the container's group in every hierarchy box uses and write `limits`. Each group is
 /// pushed onto `dirs` as soon as it exists, so the caller's handle removes it on any error.
-pub fn create(root: &Path, name: &str, limits: &Limits, dirs: &mut Vec<PathBuf>) -> Result<()> {
-    let hier = hierarchies(root);
+pub fn create(
+    layout: &super::Layout,
+    name: &str,
+    limits: &Limits,
+    dirs: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let hier = layout.bases();
+    let root = layout.root();
     for (controller, option) in limits.needs() {
         if !hier.iter().any(|(c, _)| *c == controller) {
             return Err(Error::msg(
@@ -91,7 +101,7 @@ pub fn create(root: &Path, name: &str, limits: &Limits, dirs: &mut Vec<PathBuf>)
         }
     }
     let mut groups: Vec<(&str, PathBuf)> = Vec::new();
-    for (controller, mount) in &hier {
+    for (controller, mount) in hier {
         let dir = super::make_group(mount, name, |_| Ok(()))?;
         dirs.push(dir.clone());
         groups.push((controller, dir));
@@ -173,7 +183,7 @@ pub fn kill_all(dirs: &[PathBuf]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{discard, files, fixture, read};
+    use super::super::tests::{discard, files, fixture, layout, read};
     use super::super::{Cgroup, Cpus, Limits, Mode};
     use super::*;
     use crate::size::MIB;
@@ -251,7 +261,7 @@ mod tests {
     #[test]
     fn writes_limits_into_every_hierarchy() {
         let r = hybrid("v1-write", "c1", true);
-        let cg = Cgroup::create(&r, "c1", &limits()).unwrap();
+        let cg = Cgroup::create(&layout(&r), "c1", &limits()).unwrap();
         assert_eq!(cg.mode(), Mode::Hybrid);
         let g = |c: &str, f: &str| read(&r.join(c).join("box/c1").join(f));
         assert_eq!(g("memory", "memory.limit_in_bytes"), "67108864");
@@ -270,13 +280,30 @@ mod tests {
             &CONTROLLERS.map(|c| r.join(c).join("box/c1"))[..]
         );
         assert!(!r.join("devices/box").exists() && !r.join("unified/box").exists());
-        // v1 has no CLONE_INTO_CGROUP: the child is placed by pid after clone.
+        // v1 has no CLONE_INTO_CGROUP: the child joins each group's tasks after clone.
         assert!(cg.clone_target().unwrap().is_none());
-        cg.place(4242).unwrap();
-        for c in CONTROLLERS {
-            assert_eq!(g(c, "cgroup.procs"), "4242");
-        }
+        assert_eq!(
+            cg.join_files(),
+            CONTROLLERS.map(|c| r.join(c).join("box/c1/tasks"))
+        );
         discard(cg, &r);
+    }
+
+    #[test]
+    fn co_mounted_controllers_share_one_hierarchy() {
+        // `cpu` a link to `cpu,cpuacct` (as systemd mounts them) is listed under its own name;
+        // `pids` a link to the memory hierarchy (co-mounted) is the memory hierarchy again.
+        let r = fixture("v1-comount");
+        files(&r.join("cpu,cpuacct"), &[("cgroup.procs", "")]);
+        files(&r.join("memory"), &[("cgroup.procs", "")]);
+        std::os::unix::fs::symlink("cpu,cpuacct", r.join("cpu")).unwrap();
+        std::os::unix::fs::symlink("memory", r.join("pids")).unwrap();
+        std::os::unix::fs::symlink("nowhere", r.join("freezer")).unwrap();
+        assert_eq!(
+            hierarchies(&r),
+            vec![("memory", r.join("memory")), ("cpu", r.join("cpu"))]
+        );
+        fs::remove_dir_all(&r).unwrap();
     }
 
     #[test]
@@ -286,7 +313,7 @@ mod tests {
             memory: Some(64 * MIB),
             ..Default::default()
         };
-        let cg = Cgroup::create(&r, "c1", &only_memory).unwrap();
+        let cg = Cgroup::create(&layout(&r), "c1", &only_memory).unwrap();
         assert_eq!(read(&r.join("memory/box/c1/memory.swappiness")), "0");
         assert_eq!(read(&r.join("cpu/box/c1/cpu.cfs_quota_us")), "-1\n");
         discard(cg, &r);
@@ -298,7 +325,7 @@ mod tests {
         files(&r.join("memory"), &[("cgroup.procs", "")]);
         files(&r.join("freezer"), &[("cgroup.procs", "")]);
         let e = Cgroup::create(
-            &r,
+            &layout(&r),
             "c1",
             &Limits {
                 pids: Some(10),
@@ -327,7 +354,7 @@ mod tests {
             files(&r.join(c), &[("cgroup.procs", "")]);
         }
         let e = Cgroup::create(
-            &r,
+            &layout(&r),
             "c1",
             &Limits {
                 pids: Some(10),
@@ -352,7 +379,7 @@ mod tests {
         let r = hybrid("v1-oom", "c1", true);
         let control = r.join("memory/box/c1/memory.oom_control");
         fs::write(&control, "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
-        let cg = Cgroup::create(&r, "c1", &limits()).unwrap();
+        let cg = Cgroup::create(&layout(&r), "c1", &limits()).unwrap();
         assert_eq!(cg.oom_kills(), 0, "a reused group's old kills do not count");
         fs::write(&control, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
         assert_eq!(cg.oom_kills(), 1);

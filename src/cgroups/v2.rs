@@ -167,7 +167,7 @@ pub fn kill_all(dirs: &[PathBuf]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{discard, files, fixture, read};
+    use super::super::tests::{discard, files, fixture, layout, read};
     use super::super::{Cgroup, Cpus, Limits, Mode};
     use super::*;
     use crate::size::MIB;
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn enables_controllers_and_writes_limits() {
         let r = unified("v2-write", "c1");
-        let cg = Cgroup::create(&r, "c1", &limits()).unwrap();
+        let cg = Cgroup::create(&layout(&r), "c1", &limits()).unwrap();
         assert_eq!(cg.mode(), Mode::V2);
         assert_eq!(cg.dirs(), &[r.join("box/c1")]);
         assert_eq!(
@@ -274,7 +274,7 @@ mod tests {
         // root (not the true root in a nested setup) has processes.
         fs::write(r.join("cgroup.subtree_control"), "cpu memory pids io\n").unwrap();
         fs::write(r.join("box/cgroup.subtree_control"), "memory pids\n").unwrap();
-        let cg = Cgroup::create(&r, "c1", &Limits::default()).unwrap();
+        let cg = Cgroup::create(&layout(&r), "c1", &Limits::default()).unwrap();
         assert_eq!(
             read(&r.join("cgroup.subtree_control")),
             "cpu memory pids io\n"
@@ -289,7 +289,7 @@ mod tests {
     fn no_internal_processes_is_explained() {
         let r = unified("v2-internal", "c1");
         fs::write(r.join("box/cgroup.procs"), "4242\n4243\n").unwrap();
-        let e = Cgroup::create(&r, "c1", &limits()).err().unwrap();
+        let e = Cgroup::create(&layout(&r), "c1", &limits()).err().unwrap();
         assert_eq!(
             e.to_string(),
             format!(
@@ -311,7 +311,7 @@ mod tests {
     fn a_limit_the_kernel_does_not_offer_is_an_error() {
         let r = unified("v2-missing", "c1");
         fs::write(r.join("cgroup.controllers"), "cpu io memory\n").unwrap();
-        let e = Cgroup::create(&r, "c1", &limits()).err().unwrap();
+        let e = Cgroup::create(&layout(&r), "c1", &limits()).err().unwrap();
         assert_eq!(
             e.to_string(),
             format!(
@@ -321,7 +321,7 @@ mod tests {
         );
         // Without --pids the same machine is fine, and pids is not asked for.
         let cg = Cgroup::create(
-            &r,
+            &layout(&r),
             "c1",
             &Limits {
                 memory: Some(64 * MIB),
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn oom_kills_come_from_memory_events() {
         let r = unified("v2-oom", "c1");
-        let cg = Cgroup::create(&r, "c1", &limits()).unwrap();
+        let cg = Cgroup::create(&layout(&r), "c1", &limits()).unwrap();
         assert_eq!(cg.oom_kills(), 0);
         assert!(cg.oom_report(137).is_none());
         fs::write(
@@ -390,7 +390,7 @@ mod tests {
         let cg = {
             fs::create_dir(r.join("box")).unwrap();
             fs::write(r.join("box/cgroup.subtree_control"), "").unwrap();
-            Cgroup::create(&r, "c1", &Limits::default()).unwrap()
+            Cgroup::create(&layout(&r), "c1", &Limits::default()).unwrap()
         };
         assert!(r.join("box/c1").is_dir());
         // The parent still has its (fixture) file, so it stays; the group itself goes.

@@ -48,6 +48,8 @@ pub struct VethPair<'a> {
     pub peer_mac: [u8; 6],
     /// A process (host pid) whose network namespace receives the peer.
     pub peer_netns_pid: u32,
+    /// The MTU of both ends.
+    pub mtu: u32,
 }
 
 fn up_header(index: u32) -> LinkMessage {
@@ -135,11 +137,13 @@ impl Request {
         peer.attributes = vec![
             LinkAttribute::IfName(v.peer.to_string()),
             LinkAttribute::Address(v.peer_mac.to_vec()),
+            LinkAttribute::Mtu(v.mtu),
             LinkAttribute::NetNsPid(v.peer_netns_pid),
         ];
         let mut m = up_header(0);
         m.attributes = vec![
             LinkAttribute::IfName(v.host.to_string()),
+            LinkAttribute::Mtu(v.mtu),
             LinkAttribute::Controller(v.master),
             LinkAttribute::LinkInfo(vec![
                 LinkInfo::Kind(InfoKind::Veth),
@@ -364,6 +368,7 @@ mod tests {
     const RTM_NEWROUTE: u16 = 24;
     const IFLA_ADDRESS: u16 = 1;
     const IFLA_IFNAME: u16 = 3;
+    const IFLA_MTU: u16 = 4;
     const IFLA_MASTER: u16 = 10;
     const IFLA_LINKINFO: u16 = 18;
     const IFLA_NET_NS_PID: u16 = 19;
@@ -401,6 +406,7 @@ mod tests {
         let mut peer = ifinfomsg(0, 0, 0);
         peer.extend(attr(IFLA_IFNAME, &cstr("eth0")));
         peer.extend(attr(IFLA_ADDRESS, &mac));
+        peer.extend(attr(IFLA_MTU, &65535u32.to_le_bytes()));
         peer.extend(attr(IFLA_NET_NS_PID, &4242u32.to_le_bytes()));
         // The crate NUL-terminates the kind (iproute2 does not); IFLA_INFO_KIND is an
         // NLA_STRING, which the kernel accepts either way.
@@ -408,6 +414,7 @@ mod tests {
         info.extend(attr(IFLA_INFO_DATA, &attr(VETH_INFO_PEER, &peer)));
         let mut body = ifinfomsg(0, IFF_UP, IFF_UP);
         body.extend(attr(IFLA_IFNAME, &cstr("bxc1")));
+        body.extend(attr(IFLA_MTU, &65535u32.to_le_bytes()));
         body.extend(attr(IFLA_MASTER, &5u32.to_le_bytes()));
         body.extend(attr(IFLA_LINKINFO, &info));
         let want = message(RTM_NEWLINK, 0x1 | 0x4 | 0x200 | 0x400, body);
@@ -417,6 +424,7 @@ mod tests {
             peer: "eth0",
             peer_mac: mac,
             peer_netns_pid: 4242,
+            mtu: 65535,
         }));
         assert_eq!(got, want);
     }

@@ -147,6 +147,16 @@ pub fn flock(fd: BorrowedFd<'_>, exclusive: bool, nonblock: bool) -> io::Result<
 /// renameat2(2) with RENAME_NOREPLACE: move `from` to `to` atomically, failing with EEXIST
 /// instead of replacing whatever is at `to` (a plain rename would replace an empty directory).
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    renameat2(from, to, libc::RENAME_NOREPLACE)
+}
+
+/// renameat2(2) with RENAME_EXCHANGE: swap `a` and `b` atomically; both must exist (ENOENT
+/// otherwise).
+pub fn rename_exchange(a: &Path, b: &Path) -> io::Result<()> {
+    renameat2(a, b, libc::RENAME_EXCHANGE)
+}
+
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
     let (f, t) = (path_cstr(from)?, path_cstr(to)?);
     // SAFETY: both strings are alive for the call; AT_FDCWD makes the paths as given.
     cvt_long(unsafe {
@@ -156,7 +166,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
             f.as_ptr(),
             libc::AT_FDCWD,
             t.as_ptr(),
-            libc::RENAME_NOREPLACE,
+            flags,
         )
     })?;
     Ok(())

@@ -114,6 +114,144 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     io::Error::last_os_error()
 }
 
+/// Where [`spawn`] failed.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The clone itself.
+    Clone(io::Error),
+    /// Making the terminal the child's (setsid, TIOCSCTTY, dup2 onto 0, 1, 2).
+    Tty(io::Error),
+    /// The execve.
+    Exec(io::Error),
+}
+
+/// Everything the child of [`spawn`] reads, prepared by the parent, and where it leaves the
+/// step and errno of a failure for the parent to read.
+#[repr(C)]
+struct SpawnArgs {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// The terminal to attach, or -1.
+    tty: RawFd,
+    sigrtmax: libc::c_int,
+    /// 0: none, 1: the terminal, 2: execve.
+    failed: libc::c_int,
+    errno: libc::c_int,
+}
+
+const SPAWN_STACK: usize = 32 * 1024;
+
+/// Start `path` with `argv` and `envp` in a new process, signal dispositions back to their
+/// defaults, no signal blocked, and with `tty` (if any) as its controlling terminal and stdio.
+/// Returns its pid once its execve has succeeded.
+///
+/// The child shares this process's memory until its execve (clone with CLONE_VM and
+/// CLONE_VFORK, as posix_spawn does; this process waits meanwhile), so nothing of this
+/// process's address space is copied only to be thrown away by the execve: a fork of box's
+/// init costs its page tables, the copy-on-write faults of both sides and their unmapping.
+/// The child runs [`spawn_child`] on a stack of its own and makes system calls only: no
+/// allocation, no lock, nothing of this process's state is touched except the failure slot.
+/// Every signal is blocked around the clone, so no handler of this process can run in the
+/// child before it has reset the dispositions.
+pub fn spawn(
+    path: &CStr,
+    argv: &[CString],
+    envp: &[CString],
+    tty: Option<BorrowedFd<'_>>,
+) -> Result<pid_t, SpawnError> {
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let mut args = SpawnArgs {
+        path: path.as_ptr(),
+        argv: argv_p.as_ptr(),
+        envp: envp_p.as_ptr(),
+        tty: tty.map_or(-1, |t| t.as_raw_fd()),
+        sigrtmax: libc::SIGRTMAX(),
+        failed: 0,
+        errno: 0,
+    };
+    let mut stack = vec![0u8; SPAWN_STACK];
+    // The stack grows down from its end, 16-byte aligned as the ABI wants.
+    let top = (stack.as_mut_ptr() as usize + SPAWN_STACK) & !15;
+    // SAFETY: the sets are plain data initialised by sigfillset; the masks are this
+    // thread's own.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+    }
+    // SAFETY: `stack` and `args` (and the strings and arrays it points at) outlive the child's
+    // use of them: with CLONE_VFORK this call returns only after the child's execve or exit.
+    // The child runs spawn_child alone on `stack` and touches nothing else of ours but
+    // `args.failed` and `args.errno`.
+    let pid = unsafe {
+        libc::clone(
+            spawn_child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &mut args as *mut SpawnArgs as *mut libc::c_void,
+        )
+    };
+    let clone_err = io::Error::last_os_error();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    drop(stack);
+    if pid == -1 {
+        return Err(SpawnError::Clone(clone_err));
+    }
+    if args.failed == 0 {
+        return Ok(pid);
+    }
+    // The child has exited already; reap it.
+    let _ = waitpid(pid, false);
+    let err = io::Error::from_raw_os_error(args.errno);
+    Err(if args.failed == 1 {
+        SpawnError::Tty(err)
+    } else {
+        SpawnError::Exec(err)
+    })
+}
+
+/// The child of [`spawn`], until its execve.
+extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's SpawnArgs, alive and not touched by the (suspended)
+    // parent until this process execs or exits. Everything below is a system call on values
+    // the parent prepared; errno is read right after the call that set it.
+    unsafe {
+        let args = &mut *(arg as *mut SpawnArgs);
+        let fail = |args: &mut SpawnArgs, step| -> ! {
+            args.failed = step;
+            args.errno = *libc::__errno_location();
+            libc::_exit(127)
+        };
+        // Dispositions set to "ignore" survive execve (Rust ignores SIGPIPE, for one).
+        for sig in 1..args.sigrtmax {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        if args.tty >= 0 {
+            if libc::setsid() == -1 || libc::ioctl(args.tty, libc::TIOCSCTTY, 0) == -1 {
+                fail(args, 1);
+            }
+            for fd in 0..=2 {
+                if libc::dup2(args.tty, fd) == -1 {
+                    fail(args, 1);
+                }
+            }
+        }
+        libc::execve(args.path, args.argv, args.envp);
+        fail(args, 2)
+    }
+}
+
 /// _exit(2): leave now, without running destructors or flushing anything.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
