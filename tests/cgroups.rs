@@ -93,31 +93,7 @@ fn run_env(name: &str, opts: &[&str], cmd: &[&str], env: &[(&str, &str)]) -> Out
     args.extend(opts);
     args.push("--");
     args.extend(cmd);
-    if env.is_empty() {
-        return run_box(&args, LIMIT);
-    }
-    // run_box takes no environment: the same with one, and the same watchdog.
-    let child = Command::new(box_bin())
-        .args(&args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = done.clone();
-    std::thread::spawn(move || {
-        if !wait_until(LIMIT, || flag.load(std::sync::atomic::Ordering::Relaxed)) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    out
+    run_box_with(&args, None, env, LIMIT)
 }
 
 /// Start a container that prints `ready` and runs until `release` is called.

@@ -107,8 +107,20 @@ pub fn run_box(args: &[&str], limit: Duration) -> Output {
 
 /// Run box with `args` and `input` piped to its stdin.
 pub fn run_with_stdin(args: &[&str], input: Option<&str>, limit: Duration) -> Output {
+    run_box_with(args, input, &[], limit)
+}
+
+/// Run box with `args`, `input` (if any) on its stdin and `env` added to its environment,
+/// killed if it runs past `limit`.
+pub fn run_box_with(
+    args: &[&str],
+    input: Option<&str>,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Output {
     let mut cmd = Command::new(box_bin());
     cmd.args(args)
+        .envs(env.iter().copied())
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
