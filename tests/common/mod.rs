@@ -62,6 +62,21 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// Run a binary this process has just written. Another test thread that forks while the copy
+/// is open for writing holds that descriptor until its own exec, and meanwhile executing the
+/// new file fails with ETXTBSY ("text file busy"): wait that out.
+fn output_of_fresh_binary(cmd: &mut Command) -> Output {
+    for _ in 0..100 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other.expect("run a binary of the test rootfs"),
+        }
+    }
+    panic!("{cmd:?}: text file busy for 2 s");
+}
+
 pub fn build_rootfs(dir: &Path) {
     for d in [
         "bin",
@@ -76,10 +91,7 @@ pub fn build_rootfs(dir: &Path) {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy(host_busybox(), dir.join("bin/busybox")).unwrap();
-    let list = Command::new(dir.join("bin/busybox"))
-        .arg("--list")
-        .output()
-        .unwrap();
+    let list = output_of_fresh_binary(Command::new(dir.join("bin/busybox")).arg("--list"));
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" && !applet.is_empty() {
             let _ = symlink("busybox", dir.join("bin").join(applet));
@@ -88,11 +100,11 @@ pub fn build_rootfs(dir: &Path) {
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\ntty:x:5:\n").unwrap();
     std::fs::copy(box_bin(), dir.join("usr/local/bin/box")).unwrap();
-    let out = Command::new(dir.join("usr/local/bin/box"))
-        .arg("--install")
-        .arg(dir.join("usr/local/bin"))
-        .output()
-        .unwrap();
+    let out = output_of_fresh_binary(
+        Command::new(dir.join("usr/local/bin/box"))
+            .arg("--install")
+            .arg(dir.join("usr/local/bin")),
+    );
     assert!(
         out.status.success(),
         "box --install: {}",
