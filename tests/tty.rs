@@ -82,6 +82,25 @@ impl Pty {
         }
     }
 
+    /// Start `cmd` in a new session whose controlling terminal and stdio are our slave, as a
+    /// terminal emulator starts a shell.
+    fn spawn(&self, cmd: &mut Command) -> std::process::Child {
+        let slave = self.slave.as_raw_fd();
+        cmd.stdin(Stdio::from(self.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(self.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(self.slave.try_clone().unwrap()));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().unwrap()
+    }
+
     fn termios(&self) -> libc::termios {
         // SAFETY: termios is plain data filled by tcgetattr.
         let mut t: libc::termios = unsafe { std::mem::zeroed() };
@@ -102,23 +121,9 @@ fn interactive_shell_gets_a_terminal_line_editing_and_its_own_ctrl_c() {
     let before = pty.termios();
     let n = name("tty");
     let root = rootfs().to_str().unwrap().to_string();
-    let slave = pty.slave.as_raw_fd();
     let mut cmd = Command::new(box_bin());
-    cmd.args(["container", &root, &n])
-        .env("TERM", "xterm")
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
+    cmd.args(["container", &root, &n]).env("TERM", "xterm");
+    let mut child = pty.spawn(&mut cmd);
 
     pty.expect("# ");
     // The shell's terminal is the container's own pty, sized like ours.
@@ -212,22 +217,9 @@ fn started_in_the_background_from_a_terminal_box_runs_like_any_background_job() 
         "set -m; {} container {root} {n} -- sh -c 'echo hello from $(hostname)' & wait $!; echo rc=$?",
         box_bin().display()
     );
-    let slave = pty.slave.as_raw_fd();
     let mut cmd = Command::new("/bin/sh");
-    cmd.args(["-c", &script])
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut shell = cmd.spawn().unwrap();
+    cmd.args(["-c", &script]);
+    let mut shell = pty.spawn(&mut cmd);
     let _kill = KillSession(shell.id());
     pty.expect(&format!("hello from {n}"));
     pty.expect("rc=0");
